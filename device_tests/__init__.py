@@ -1,0 +1,1 @@
+"""slfm.device_tests"""

@@ -1,0 +1,99 @@
+"""The contract every exported artifact carries: a JSON sidecar ``<artifact>.json`` (and the same dict
+embedded in the artifact where the format allows: TFLite metadata, Core ML user-defined metadata,
+ExecuTorch constant methods).
+
+Decoding and NMS run on the host, in :mod:`slfm.postprocess`, from the two graph outputs:
+``loc`` [1, A, 4] SSD offsets and ``scores`` [1, A, C] softmax probabilities (column 0 background).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from slfm import __version__
+from slfm.config import ModelConfig
+from slfm.errors import SlfmError
+from slfm.postprocess import DEMO
+
+SCHEMA = "slfm-artifact/1"
+FORMATS = ("tflite", "coreml", "executorch")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass
+class ArtifactMeta:
+    format: str  # tflite | coreml | executorch
+    precision: str  # fp32 | fp16 | int8
+    image_size: int
+    layout: str = "NCHW"  # input layout: NCHW or NHWC
+    input_dtype: str = "float32"  # float32, or int8/uint8 for fully quantized graphs
+    input_quant: list[float] | None = None  # (scale, zero_point) of a quantized input
+    output_quant: dict[str, list[float]] = field(default_factory=dict)  # name -> (scale, zero_point)
+    color: str = "BGR"
+    mean_bgr: list[float] = field(default_factory=lambda: [104.0, 117.0, 123.0])
+    pixel_scale: float = 1.0  # input = (pixel - mean) * pixel_scale
+    letterbox: str = "long side to image_size, pad right/bottom with mean colour"
+    outputs: list[str] = field(default_factory=lambda: ["loc", "scores"])
+    classes: list[str] = field(default_factory=lambda: ["background", "face", "mask"])
+    min_sizes: list[list[int]] = field(default_factory=lambda: [[16, 32], [64, 128], [256, 512]])
+    steps: list[int] = field(default_factory=lambda: [8, 16, 32])
+    variances: list[float] = field(default_factory=lambda: [0.1, 0.2])
+    num_anchors: int = 0
+    score_threshold: float = DEMO.score_threshold
+    nms_iou: float = DEMO.nms_iou
+    cross_class_iou: float = DEMO.cross_class_iou
+    quantization: str | None = None  # e.g. "qat-xnnpack", "ptq-litert", "weights-int8"
+    model_version: str = __version__
+    source_checkpoint: str = ""
+    source_sha256: str = ""
+    extra: dict = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    @classmethod
+    def from_model_config(cls, cfg: ModelConfig, fmt: str, precision: str, **kw) -> ArtifactMeta:
+        from slfm.anchors import anchors
+
+        n = int(anchors(cfg.image_size, cfg.image_size, cfg.min_sizes, cfg.steps).shape[0])
+        return cls(
+            format=fmt,
+            precision=precision,
+            image_size=cfg.image_size,
+            mean_bgr=list(cfg.mean_bgr),
+            classes=list(cfg.classes),
+            min_sizes=[list(m) for m in cfg.min_sizes],
+            steps=list(cfg.steps),
+            variances=list(cfg.variances),
+            num_anchors=n,
+            **kw,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ArtifactMeta:
+        if d.get("schema") != SCHEMA:
+            raise SlfmError(f"artifact metadata schema {d.get('schema')!r} is not {SCHEMA!r}")
+        return cls(**d)
+
+
+def sidecar_path(artifact: str | Path) -> Path:
+    return Path(str(artifact) + ".json")
+
+
+def write_sidecar(artifact: str | Path, meta: ArtifactMeta) -> Path:
+    p = sidecar_path(artifact)
+    p.write_text(meta.to_json() + "\n")
+    return p
+
+
+def read_sidecar(artifact: str | Path) -> ArtifactMeta:
+    p = sidecar_path(artifact)
+    if not p.is_file():
+        raise SlfmError(f"{artifact}: metadata sidecar {p} not found (every slfm artifact has one)")
+    try:
+        return ArtifactMeta.from_dict(json.loads(p.read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise SlfmError(f"{p}: unreadable artifact metadata: {e}") from e

@@ -1,0 +1,76 @@
+"""Checkpoints are plain data (tensors, numbers, strings), loaded with ``weights_only=True``.
+
+Each carries its model config, so every later step needs only the checkpoint file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+
+from slfm.config import ModelConfig
+from slfm.errors import SlfmError
+from slfm.model import SLFMDet
+
+FORMAT = "slfm-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config: ModelConfig, **extra) -> None:
+    """Write atomically (temp file + rename) so an interrupted save never corrupts the last good one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_config": config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SlfmError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SlfmError(
+            f"{path} is not a readable slfm checkpoint (corrupt, truncated or holding code): {first}"
+        ) from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise SlfmError(
+            f"{path} is not an slfm checkpoint (no '{FORMAT}' format tag); for pretrained backbones use --init"
+        )
+    if ckpt.get("version", 0) > VERSION:
+        raise SlfmError(f"{path} has checkpoint version {ckpt['version']}; this slfm reads up to {VERSION}")
+    return ckpt
+
+
+def load_model(path: str | Path) -> tuple[SLFMDet, dict]:
+    """Rebuild the model from a checkpoint's own config; returns (model in eval mode, checkpoint dict)."""
+    ckpt = read_checkpoint(path)
+    try:
+        config = ModelConfig.from_dict(ckpt["model_config"])
+        model = SLFMDet(config)
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise SlfmError(f"{path}: checkpoint does not match its model config: {str(e).splitlines()[0]}") from e
+    model.eval()
+    return model, ckpt
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

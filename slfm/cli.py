@@ -1,0 +1,373 @@
+"""The ``slfm`` command line: one click group driving every step."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+from slfm.errors import SlfmError
+from slfm.images import DataWarning
+
+# Commands that live in the feature packages, imported only when used (keeps `slfm --help` fast and lets
+# the core install without the converter toolchains).
+LAZY_COMMANDS = {
+    "qat": "slfm.quantize.cli:qat",
+    "ptq": "slfm.quantize.cli:ptq",
+    "convert": "slfm.convert.cli:convert",
+    "parity": "slfm.device_tests.cli:parity",
+    "deploy": "slfm.deploy_cli:deploy",
+    "pipeline": "slfm.pipeline:pipeline",
+}
+LAZY_BENCH = {
+    "artifacts": "slfm.convert.bench:artifacts",
+    "peer": "slfm.peer:peer",
+}
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    if issubclass(category, DataWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        click.echo(warnings.formatwarning(message, category, filename, lineno, line), err=True, nl=False)
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands in ``lazy`` (name -> "module:attr") are imported on demand."""
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx):
+        found = [n for n, target in self.lazy.items() if importlib.util.find_spec(target.split(":")[0])]
+        return sorted(set(super().list_commands(ctx)) | set(found))
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            try:
+                cmd = getattr(importlib.import_module(module), attr)
+            except ModuleNotFoundError as e:
+                if e.name and e.name.startswith("slfm"):
+                    return None
+                raise
+        return cmd
+
+
+class Group(LazyGroup):
+    """The root group: turns :class:`SlfmError` into one clear line on stderr and exit status 1."""
+
+    lazy = LAZY_COMMANDS
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SlfmError as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="slfm")
+def main() -> None:
+    """slfm: train, quantize, convert and verify SL-FMDet face-mask detectors."""
+    warnings.showwarning = _show_warning
+
+
+def _dataset_options(f):
+    f = click.option(
+        "--class-map",
+        default=None,
+        help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
+    )(f)
+    f = click.option("--split", default=None, help="split name (moxa3k: train/test; aizoo: train/val)")(f)
+    f = click.option(
+        "--dataset",
+        "kind",
+        type=click.Choice(["aizoo", "moxa3k", "voc"]),
+        default="moxa3k",
+        show_default=True,
+        help="dataset layout",
+    )(f)
+    f = click.option("--data", type=click.Path(path_type=Path), required=True, help="dataset root folder")(f)
+    return f
+
+
+def _class_map(spec):
+    from slfm.voc import parse_class_map
+
+    return parse_class_map(spec) if spec else None
+
+
+@main.command()
+@_dataset_options
+@click.option("--val-split", default=None, help="validation split ('' for none) [default: test / val]")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True)
+@click.option("--image-size", type=int, default=320, show_default=True, help="training input (paper: 640)")
+@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True, help="per process")
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "step"]), default="cosine", show_default=True)
+@click.option("--warmup-epochs", type=float, default=1.0, show_default=True)
+@click.option("--weight-decay", type=float, default=5e-4, show_default=True)
+@click.option(
+    "--init",
+    default="imagenet",
+    show_default=True,
+    help="imagenet | retinaface | none | path to weights or an slfm checkpoint",
+)
+@click.option("--no-attention", is_flag=True, help="plain SSH context modules (ablation)")
+@click.option("--no-heatmap", is_flag=True, help="train without the auxiliary heatmap task (ablation)")
+@click.option("--no-augment", is_flag=True, help="letterbox only, no augmentation")
+@click.option("--workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
+@click.option("--threads", type=int, default=0, help="torch threads (0: default)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=int, default=None, help="use only the first N training images")
+@click.option("--val-limit", type=int, default=None, help="validate on the first N images")
+@click.option("--val-every", type=int, default=1, show_default=True)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="continue from a last.pt (its own configs are used; --epochs may extend the run)",
+)
+def train(
+    data,
+    kind,
+    split,
+    class_map,
+    val_split,
+    out,
+    image_size,
+    epochs,
+    batch_size,
+    lr,
+    optimizer,
+    schedule,
+    warmup_epochs,
+    weight_decay,
+    init,
+    no_attention,
+    no_heatmap,
+    no_augment,
+    workers,
+    threads,
+    seed,
+    limit,
+    val_limit,
+    val_every,
+    resume,
+):
+    """Train SL-FMDet on a VOC dataset (runs under torchrun for several processes)."""
+    from slfm.config import ModelConfig
+    from slfm.train import TrainConfig
+    from slfm.train import train as run
+
+    cfg = TrainConfig(
+        data=str(data),
+        dataset=kind,
+        split=split or "train",
+        val_split=val_split,
+        class_map=_class_map(class_map),
+        out=str(out),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        schedule=schedule,
+        warmup_epochs=warmup_epochs,
+        weight_decay=weight_decay,
+        workers=workers,
+        threads=threads,
+        seed=seed,
+        init=init,
+        augment=not no_augment,
+        limit=limit,
+        val_limit=val_limit,
+        val_every=val_every,
+    )
+    mcfg = ModelConfig(image_size=image_size, attention=not no_attention, heatmap=not no_heatmap)
+    best = run(cfg, mcfg, resume=resume)
+    click.echo(f"best checkpoint: {best}")
+
+
+def _mode_options(f):
+    f = click.option(
+        "--size",
+        type=int,
+        default=None,
+        help="letterbox: input side (default: the checkpoint's); reference: short side (840)",
+    )(f)
+    f = click.option(
+        "--mode",
+        type=click.Choice(["letterbox", "reference"]),
+        default="letterbox",
+        show_default=True,
+        help="fixed-size letterbox as on a device, or the reference's variable size (short side 840)",
+    )(f)
+    return f
+
+
+@main.command("eval")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@_dataset_options
+@_mode_options
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="write the report here (and a PR plot beside it, .png)",
+)
+@click.option("--limit", type=int, default=None, help="evaluate the first N images")
+def eval_cmd(checkpoint, data, kind, split, class_map, mode, size, json_out, limit):
+    """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint on a dataset split."""
+    from slfm.checkpoint import file_sha256, load_model
+    from slfm.evaluate import evaluate_samples, summary, write_report
+    from slfm.postprocess import EVAL
+    from slfm.predictor import Predictor
+    from slfm.train import DEFAULT_VAL_SPLIT
+    from slfm.voc import load_dataset
+
+    model, _ = load_model(checkpoint)
+    split = split or DEFAULT_VAL_SPLIT[kind]
+    samples = load_dataset(data, kind, split, _class_map(class_map), limit)
+    result = evaluate_samples(Predictor(model, model.config, mode, size, EVAL), samples)
+    insize = size or (model.config.image_size if mode == "letterbox" else 840)
+    meta = {
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": file_sha256(checkpoint),
+        "dataset": kind,
+        "data": str(data),
+        "split": split,
+        "mode": mode,
+        "input_size": insize,
+        "title": f"{Path(checkpoint).name} on {kind} {split} ({mode} {insize})",
+    }
+    if json_out:
+        png = write_report(result, json_out, meta)
+        click.echo(f"report: {json_out}" + (f", PR curves: {png}" if png else ""))
+    s = summary(result)
+    click.echo(json.dumps({k: s[k] for k in ("images", "ap50", "map50", "map50_95")}, indent=1))
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/detect"), show_default=True)
+@_mode_options
+@click.option("--score", type=float, default=0.5, show_default=True, help="score threshold")
+@click.option("--nms", type=float, default=0.3, show_default=True, help="NMS IoU threshold")
+def detect(checkpoint, source, out, mode, size, score, nms):
+    """Detect faces and masks in an IMAGE, a folder of images, or a VIDEO."""
+    from slfm.checkpoint import load_model
+    from slfm.detect import detect_path
+    from slfm.postprocess import PostprocessConfig
+    from slfm.predictor import Predictor
+
+    model, _ = load_model(checkpoint)
+    pred = Predictor(model, model.config, mode, size, PostprocessConfig(score_threshold=score, nms_iou=nms))
+    report = detect_path(pred, source, out)
+    n = sum(
+        len(v.get("detections", [])) + sum(len(f["detections"]) for f in v.get("frames", [])) for v in report.values()
+    )
+    click.echo(f"{n} detections in {len(report)} input(s); annotated outputs and detections.json in {out}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path), required=False)
+@click.option("--image-size", type=int, default=640, show_default=True)
+@click.option("--no-attention", is_flag=True)
+@click.option("--no-heatmap", is_flag=True)
+def info(checkpoint, image_size, no_attention, no_heatmap):
+    """Parameters and MACs of SL-FMDet (of a checkpoint, or of a fresh model)."""
+    from slfm.anchors import anchors
+    from slfm.config import ModelConfig
+    from slfm.model import SLFMDet
+    from slfm.profile import count_macs, count_parameters
+
+    if checkpoint:
+        from slfm.checkpoint import load_model
+
+        model, ckpt = load_model(checkpoint)
+    else:
+        model, ckpt = (
+            SLFMDet(ModelConfig(image_size=image_size, attention=not no_attention, heatmap=not no_heatmap)),
+            {},
+        )
+    c = model.config
+    rows = {
+        "parameters": count_parameters(model),
+        "parameters_without_heatmap_head": count_parameters(model, include_heatmap=False),
+        "input": image_size,
+        "gmacs": round(count_macs(model, image_size) / 1e9, 4),
+        "anchors": int(anchors(image_size, image_size, c.min_sizes, c.steps).shape[0]),
+        "attention": c.attention,
+        "heatmap": c.heatmap,
+    }
+    if ckpt.get("metrics"):
+        rows["metrics"] = ckpt["metrics"]
+    click.echo(json.dumps(rows, indent=1))
+
+
+class BenchGroup(LazyGroup):
+    lazy = LAZY_BENCH
+
+
+@main.group(cls=BenchGroup)
+def bench():
+    """Benchmarks that write JSON + Markdown reports naming the machine."""
+
+
+@bench.command("speed")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=Path("../shared/data/moxa3k"),
+    show_default=True,
+    help="Moxa3K root (training throughput uses real images)",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("reports/speed_pytorch"),
+    show_default=True,
+    help="report path without suffix (.json and .md are written)",
+)
+@click.option("--iters", type=int, default=6, show_default=True, help="training steps per setting")
+@click.option("--runs", type=int, default=30, show_default=True, help="timed inference runs per setting")
+def bench_speed(data, out, iters, runs):
+    """Training images/s at 320 and 640 and fp32 inference latency at 320/640 with 1 and 2 threads."""
+    import torch
+
+    from slfm import bench as b
+    from slfm.evaluate import machine
+    from slfm.voc import load_dataset
+
+    samples = load_dataset(data, "moxa3k", "train", limit=256)
+    threads = torch.get_num_threads()
+    training = [
+        b.training_throughput(samples, 320, 16, iters, threads, 2),
+        b.training_throughput(samples, 640, 8, iters, threads, 2),
+    ]
+    inference = [b.inference_latency(s, t, runs) for s in (320, 640) for t in (1, 2)]
+    report = {
+        "command": "slfm bench speed " + " ".join(sys.argv[3:]),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(),
+        "training": training,
+        "inference": inference,
+    }
+    b.write(report, out, b.speed_markdown(report))
+    click.echo(out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

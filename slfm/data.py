@@ -1,0 +1,74 @@
+"""PyTorch dataset: image -> (normalised tensor, anchor targets, heatmap target), all made in the workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from slfm.anchors import anchors
+from slfm.augment import augment
+from slfm.config import ModelConfig
+from slfm.heatmap import gaussian_heatmap
+from slfm.images import read_image
+from slfm.match import match
+from slfm.preprocess import letterbox, normalize
+from slfm.voc import Sample
+
+
+def decode_reduction(width: int, height: int, size: int) -> int:
+    """Largest JPEG decode reduction (1, 2, 4, 8) that keeps the short side >= 1.5x the training size."""
+    r = 1
+    while r < 8 and min(width, height) / (r * 2) >= 1.5 * size:
+        r *= 2
+    return r
+
+
+class DetectionDataset(Dataset):
+    """Training (augmented) or plain letterboxed samples with SSD targets for ``config.image_size``.
+
+    Randomness is a function of (seed, epoch, index), so a resumed run sees the same augmentations.
+    """
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        config: ModelConfig,
+        train: bool = True,
+        seed: int = 0,
+        match_threshold: float = 0.35,
+    ) -> None:
+        self.samples = samples
+        self.config = config
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        self.match_threshold = match_threshold
+        s = config.image_size
+        self.priors = anchors(s, s, config.min_sizes, config.steps)
+        self.heat_size = -(-s // 16)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        smp = self.samples[index]
+        size = self.config.image_size
+        r = decode_reduction(smp.width, smp.height, size)
+        image = read_image(smp.image, reduce=r, quiet=True)
+        sx, sy = image.shape[1] / smp.width, image.shape[0] / smp.height
+        boxes = smp.boxes * np.array([sx, sy, sx, sy], dtype=np.float32)
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, boxes, labels = augment(image, boxes, smp.labels, size, rng)
+        else:
+            image, scale = letterbox(image, size, self.config.mean_bgr)
+            boxes, labels = boxes * scale / size, smp.labels
+        boxes = boxes.astype(np.float32)
+        loc_t, conf_t = match(boxes, labels, self.priors, self.match_threshold, self.config.variances)
+        x = torch.from_numpy(normalize(image, self.config.mean_bgr)[0])
+        heat = gaussian_heatmap(boxes, labels, self.heat_size, self.heat_size)
+        return x, torch.from_numpy(loc_t), torch.from_numpy(conf_t), torch.from_numpy(heat)[None]

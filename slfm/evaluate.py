@@ -1,0 +1,88 @@
+"""Evaluate a detector on a labelled dataset: AP per class, mAP, COCO AP, PR plot, JSON report."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from slfm.images import read_image
+from slfm.metrics import ImageDetections, evaluate
+from slfm.voc import Sample
+
+CLASS_NAMES = {1: "face", 2: "mask"}
+
+
+def run_detector(
+    detect: Callable[[np.ndarray], ImageDetections], samples: list[Sample], progress: bool = True, desc: str = "eval"
+) -> tuple[list[ImageDetections], float]:
+    """Detections for every sample and the mean seconds per image (model + pre/post-processing)."""
+    dets = []
+    t0 = time.perf_counter()
+    for smp in tqdm(samples, desc=desc, disable=not progress, leave=False):
+        dets.append(detect(read_image(smp.image, quiet=True)))
+    return dets, (time.perf_counter() - t0) / max(len(samples), 1)
+
+
+def evaluate_samples(detect, samples: list[Sample], progress: bool = True, desc: str = "eval") -> dict:
+    dets, spi = run_detector(detect, samples, progress, desc)
+    result = evaluate(dets, [s.boxes for s in samples], [s.labels for s in samples], CLASS_NAMES)
+    result["seconds_per_image"] = spi
+    return result
+
+
+def summary(result: dict) -> dict:
+    """The report without the PR curves (what JSON files and logs keep)."""
+    return {k: v for k, v in result.items() if k != "pr_curves"}
+
+
+def machine() -> dict:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": __import__("os").cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def write_report(result: dict, json_path: str | Path, meta: dict, plot: bool = True) -> Path | None:
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({**meta, **summary(result), "machine": machine()}, indent=2) + "\n")
+    if plot and result.get("pr_curves"):
+        png = json_path.with_suffix(".png")
+        plot_pr(result, png, title=meta.get("title", ""))
+        return png
+    return None
+
+
+def plot_pr(result: dict, path: str | Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    for name, curve in result["pr_curves"].items():
+        ax.plot(curve["recall"], curve["precision"], label=f"{name} AP50={result['ap50'][name]:.3f}")
+    ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        title=title or f"mAP@0.5 = {result['map50']:.3f}",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,51 @@
+"""Multibox loss (hard negative mining 7:1, SmoothL1 box loss) plus the heatmap MSE."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    box: float = 2.0
+    heatmap: float = 1e-3
+    negpos_ratio: int = 7
+
+
+def multibox_loss(loc_p, conf_p, loc_t, conf_t, negpos_ratio: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
+    """SmoothL1 on positive anchors and cross-entropy on positives plus the hardest negatives, both
+    divided by the number of positives."""
+    pos = conf_t > 0
+    num_pos = pos.sum(1, keepdim=True)
+    loss_l = F.smooth_l1_loss(loc_p[pos], loc_t[pos], reduction="sum")
+    with torch.no_grad():
+        mining = torch.logsumexp(conf_p, dim=-1) - conf_p.gather(-1, conf_t.unsqueeze(-1)).squeeze(-1)
+        mining[pos] = 0
+        _, order = mining.sort(1, descending=True)
+        _, rank = order.sort(1)
+        num_neg = torch.clamp(negpos_ratio * num_pos, max=pos.shape[1] - 1)
+        neg = rank < num_neg
+    sel = pos | neg
+    loss_c = F.cross_entropy(conf_p[sel], conf_t[sel], reduction="sum")
+    n = num_pos.sum().clamp(min=1).to(loc_p.dtype)
+    return loss_l / n, loss_c / n
+
+
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Summed squared error per image, averaged over the batch."""
+    return F.mse_loss(pred, target, reduction="sum") / pred.shape[0]
+
+
+def total_loss(outputs, targets, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
+    loc_t, conf_t, heat_t = targets
+    loc_l, conf_l = multibox_loss(outputs[0], outputs[1], loc_t, conf_t, weights.negpos_ratio)
+    parts = {"loc": loc_l, "conf": conf_l}
+    loss = weights.box * loc_l + conf_l
+    if len(outputs) > 2:
+        parts["heatmap"] = heatmap_loss(outputs[2], heat_t)
+        loss = loss + weights.heatmap * parts["heatmap"]
+    parts["loss"] = loss
+    return parts

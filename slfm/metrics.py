@@ -1,0 +1,126 @@
+"""Detection metrics: VOC AP at IoU 0.5 (all-point interpolation, as the paper) and COCO-style
+AP@[.5:.95] (101-point, up to 100 detections an image, as pycocotools)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from slfm.nms import iou
+
+
+@dataclass
+class ImageDetections:
+    boxes: np.ndarray  # [K, 4] pixels
+    scores: np.ndarray  # [K]
+    labels: np.ndarray  # [K]
+
+
+def _match_image(det_boxes, gt_boxes, thresholds: np.ndarray, rule: str) -> np.ndarray:
+    """True-positive flags [T, K] for detections already sorted by descending score.
+
+    rule 'voc': a detection takes its best-overlap ground truth; TP if IoU > t and that box is free.
+    rule 'coco': a detection takes the best free ground truth with IoU >= t.
+    """
+    tp = np.zeros((thresholds.size, det_boxes.shape[0]), dtype=bool)
+    if det_boxes.shape[0] == 0 or gt_boxes.shape[0] == 0:
+        return tp
+    ov = iou(det_boxes, gt_boxes).astype(np.float64)
+    for ti, t in enumerate(thresholds):
+        used = np.zeros(gt_boxes.shape[0], dtype=bool)
+        for d in range(det_boxes.shape[0]):
+            if rule == "voc":
+                g = int(np.argmax(ov[d]))
+                if ov[d, g] > t and not used[g]:
+                    used[g] = tp[ti, d] = True
+            else:
+                cand = np.where(used, -1.0, ov[d])
+                g = int(np.argmax(cand))
+                if cand[g] >= min(t, 1 - 1e-10):
+                    used[g] = tp[ti, d] = True
+    return tp
+
+
+def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    """Area under the precision envelope, all points (VOC2010+)."""
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.concatenate([[0.0], precision, [0.0]])
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1]))
+
+
+def coco_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    """101-point interpolated AP as pycocotools computes it."""
+    if precision.size == 0:
+        return 0.0
+    pr = np.maximum.accumulate(precision[::-1])[::-1]
+    idx = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
+    q = np.zeros(idx.size)
+    valid = idx < pr.size
+    q[valid] = pr[idx[valid]]
+    return float(np.mean(q))
+
+
+def _pr_curve(scores: list[np.ndarray], tps: list[np.ndarray], n_gt: int):
+    if not scores or n_gt == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    s = np.concatenate(scores)
+    tp = np.concatenate(tps, axis=-1)
+    order = np.argsort(-s, kind="mergesort")
+    tp = tp[..., order]
+    tp_cum = np.cumsum(tp, axis=-1)
+    fp_cum = np.cumsum(~tp, axis=-1)
+    recall = tp_cum / n_gt
+    precision = tp_cum / np.maximum(tp_cum + fp_cum, np.finfo(np.float64).eps)
+    return recall, precision, s[order]
+
+
+def evaluate(
+    detections: Sequence[ImageDetections],
+    gt_boxes: Sequence[np.ndarray],
+    gt_labels: Sequence[np.ndarray],
+    class_names: dict[int, str],
+    coco_max_dets: int = 100,
+) -> dict:
+    """Per-class VOC AP@0.5 and COCO AP@[.5:.95] plus their means, and the PR curves at IoU 0.5."""
+    coco_t = np.linspace(0.5, 0.95, 10)
+    out: dict = {
+        "images": len(detections),
+        "ap50": {},
+        "ap50_95": {},
+        "ap50_coco101": {},
+        "pr_curves": {},
+        "gt_counts": {},
+    }
+    for label, name in class_names.items():
+        v_scores, v_tps, c_scores, c_tps = [], [], [], []
+        n_gt = 0
+        for det, gb, gl in zip(detections, gt_boxes, gt_labels, strict=True):
+            g = gb[gl == label]
+            n_gt += g.shape[0]
+            m = det.labels == label
+            b, s = det.boxes[m], det.scores[m]
+            order = np.argsort(-s, kind="mergesort")
+            b, s = b[order], s[order]
+            v_scores.append(s)
+            v_tps.append(_match_image(b, g, np.array([0.5]), "voc")[0])
+            b, s = b[:coco_max_dets], s[:coco_max_dets]
+            c_scores.append(s)
+            c_tps.append(_match_image(b, g, coco_t, "coco"))
+        out["gt_counts"][name] = n_gt
+        if n_gt == 0:
+            continue
+        rec, prec, _ = _pr_curve(v_scores, v_tps, n_gt)
+        out["ap50"][name] = voc_ap(rec, prec)
+        out["pr_curves"][name] = {"recall": rec.tolist(), "precision": prec.tolist()}
+        crec, cprec, _ = _pr_curve(c_scores, c_tps, n_gt)
+        per_t = [coco_ap(crec[i], cprec[i]) if crec.size else 0.0 for i in range(coco_t.size)]
+        out["ap50_95"][name] = float(np.mean(per_t))
+        out["ap50_coco101"][name] = per_t[0]
+    aps = list(out["ap50"].values())
+    out["map50"] = float(np.mean(aps)) if aps else 0.0
+    out["map50_95"] = float(np.mean(list(out["ap50_95"].values()))) if aps else 0.0
+    return out

@@ -1,0 +1,324 @@
+"""Training loop: single process, or DistributedDataParallel under ``torchrun`` (gloo on CPU, nccl on GPU).
+
+Resumable from its last checkpoint (model, optimizer, scheduler, epoch, RNG state); logs losses and
+validation mAP to CSV; keeps the best checkpoint by validation mAP@0.5.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm import tqdm
+
+from slfm.checkpoint import read_checkpoint, save_checkpoint
+from slfm.config import ModelConfig
+from slfm.data import DetectionDataset
+from slfm.errors import SlfmError
+from slfm.evaluate import evaluate_samples
+from slfm.loss import LossWeights, total_loss
+from slfm.model import SLFMDet
+from slfm.postprocess import EVAL
+from slfm.predictor import Predictor
+from slfm.voc import load_dataset
+from slfm.weights import load_imagenet_backbone, load_retinaface
+
+INITS = ("imagenet", "retinaface", "none")
+DEFAULT_WEIGHT_FILES = {
+    "imagenet": "mobilenetV1X0.25_pretrain.tar",
+    "retinaface": "retinaface_mobilenet0.25_Final.pth",
+}
+DEFAULT_VAL_SPLIT = {"moxa3k": "test", "aizoo": "val", "voc": "val"}
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    dataset: str = "moxa3k"
+    split: str = "train"
+    val_split: str | None = None  # default: test (moxa3k) / val (aizoo, voc); "" disables validation
+    class_map: dict | None = None
+    out: str = "runs/train"
+    epochs: int = 100
+    batch_size: int = 16
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    schedule: str = "cosine"
+    milestones: tuple[float, ...] = (0.7, 0.9)  # step schedule: fractions of the run
+    gamma: float = 0.1
+    workers: int = 2
+    threads: int = 0  # torch intra-op threads, 0 = torch's default
+    seed: int = 0
+    init: str = "imagenet"
+    augment: bool = True
+    limit: int | None = None  # use only the first N training images
+    val_limit: int | None = None
+    val_every: int = 1
+    loss: dict = field(default_factory=lambda: asdict(LossWeights()))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if "milestones" in d:
+            d["milestones"] = tuple(d["milestones"])
+        return cls(**d)
+
+
+def resolve_init_weights(init: str) -> Path | None:
+    """'imagenet' / 'retinaface' -> the file in $SLFM_WEIGHTS_DIR or ../shared/weights; a path as is."""
+    if init == "none":
+        return None
+    if init in DEFAULT_WEIGHT_FILES:
+        name = DEFAULT_WEIGHT_FILES[init]
+        dirs = [
+            os.environ.get("SLFM_WEIGHTS_DIR", ""),
+            "../shared/weights",
+            "shared/weights",
+            str(Path(__file__).resolve().parents[2] / "shared" / "weights"),
+        ]
+        for d in filter(None, dirs):
+            if (Path(d) / name).is_file():
+                return Path(d) / name
+        raise SlfmError(
+            f"--init {init}: {name} not found in $SLFM_WEIGHTS_DIR or ../shared/weights; pass its path with --init PATH"
+        )
+    p = Path(init)
+    if not p.is_file():
+        raise SlfmError(f"--init: weights file not found: {init} (or use one of {', '.join(INITS)})")
+    return p
+
+
+def apply_init(model: SLFMDet, init: str) -> None:
+    path = resolve_init_weights(init)
+    if path is None:
+        return
+    if init == "imagenet":
+        load_imagenet_backbone(model, path)
+    elif init == "retinaface":
+        load_retinaface(model, path)
+    else:  # a path: an slfm checkpoint, a RetinaFace file, or a backbone file
+        try:
+            ckpt = read_checkpoint(path)
+            model.load_state_dict(ckpt["state_dict"], strict=True)
+        except (SlfmError, RuntimeError):
+            try:
+                load_retinaface(model, path)
+            except SlfmError:
+                load_imagenet_backbone(model, path)
+
+
+def lr_lambda(cfg: TrainConfig, iters_per_epoch: int):
+    total = max(cfg.epochs * iters_per_epoch, 1)
+    warm = int(cfg.warmup_epochs * iters_per_epoch)
+    miles = [int(m * total) for m in cfg.milestones]
+
+    def f(it: int) -> float:
+        if it < warm:
+            return 0.1 + 0.9 * it / max(warm, 1)
+        if cfg.schedule == "cosine":
+            p = (it - warm) / max(total - warm, 1)
+            return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(p, 1.0)))
+        return cfg.gamma ** sum(it >= m for m in miles)
+
+    return f
+
+
+def _dist() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+CSV_FIELDS = [
+    "epoch",
+    "lr",
+    "loss",
+    "loc",
+    "conf",
+    "heatmap",
+    "map50",
+    "ap50_face",
+    "ap50_mask",
+    "train_seconds",
+    "images_per_second",
+]
+
+
+def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = None, progress: bool = True) -> Path:
+    """Train and return the path of the best checkpoint (or the last one without validation)."""
+    rank, world = _dist()
+    device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    start_epoch, best, ckpt = 0, -1.0, None
+    if resume:
+        ckpt = read_checkpoint(resume)
+        if "train_state" not in ckpt:
+            raise SlfmError(
+                f"{resume} holds no training state (optimizer, epoch): it cannot be resumed; use it with --init instead"
+            )
+        model_cfg = ModelConfig.from_dict(ckpt["model_config"])
+        saved = TrainConfig.from_dict(ckpt["train_config"])
+        cfg = TrainConfig.from_dict(
+            {
+                **asdict(saved),
+                "epochs": cfg.epochs or saved.epochs,
+                "out": cfg.out,
+                "workers": cfg.workers,
+                "threads": cfg.threads,
+            }
+        )
+        start_epoch = int(ckpt["train_state"]["epoch"]) + 1
+        best = float(ckpt["train_state"]["best_map50"])
+    torch.manual_seed(cfg.seed)
+
+    samples = load_dataset(cfg.data, cfg.dataset, cfg.split, cfg.class_map, cfg.limit)
+    val_split = DEFAULT_VAL_SPLIT.get(cfg.dataset, "val") if cfg.val_split is None else cfg.val_split
+    val_samples = load_dataset(cfg.data, cfg.dataset, val_split, cfg.class_map, cfg.val_limit) if val_split else []
+
+    model = SLFMDet(model_cfg)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+    else:
+        apply_init(model, cfg.init)
+    model.to(device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    dataset = DetectionDataset(samples, model_cfg, train=cfg.augment, seed=cfg.seed)
+    if world > 1:
+        sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=cfg.seed, drop_last=True)
+    else:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed))
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=cfg.workers,
+        drop_last=len(dataset) // world > cfg.batch_size,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
+    if len(loader) == 0:
+        raise SlfmError(f"no training batches: {len(dataset)} images for batch size {cfg.batch_size} x {world} ranks")
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        raise SlfmError(f"unknown optimizer {cfg.optimizer!r}: use adam or sgd")
+    if cfg.schedule not in ("cosine", "step"):
+        raise SlfmError(f"unknown schedule {cfg.schedule!r}: use cosine or step")
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, len(loader)))
+    if ckpt is not None:
+        opt.load_state_dict(ckpt["train_state"]["optimizer"])
+        sched.load_state_dict(ckpt["train_state"]["scheduler"])
+        torch.set_rng_state(ckpt["train_state"]["torch_rng"])
+    weights = LossWeights(**cfg.loss)
+
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        log_path = out / "log.csv"
+        if not log_path.exists() or start_epoch == 0:
+            with open(log_path, "w", newline="") as f:
+                csv.writer(f).writerow(CSV_FIELDS)
+
+    last = out / "last.pt"
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        dataset.set_epoch(epoch)
+        if world > 1:
+            sampler.set_epoch(epoch)
+        else:
+            sampler.generator.manual_seed(cfg.seed * 100003 + epoch)
+        sums: dict[str, float] = {}
+        n = 0
+        t0 = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0, leave=False)
+        for x, loc_t, conf_t, heat_t in bar:
+            x, loc_t, conf_t, heat_t = (t.to(device, non_blocking=True) for t in (x, loc_t, conf_t, heat_t))
+            outputs = net(x, with_heatmap=model_cfg.heatmap)
+            parts = total_loss(outputs, (loc_t, conf_t, heat_t), weights)
+            opt.zero_grad(set_to_none=True)
+            parts["loss"].backward()
+            opt.step()
+            sched.step()
+            n += 1
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+        seconds = time.perf_counter() - t0
+        means = {k: v / max(n, 1) for k, v in sums.items()}
+        if not all(math.isfinite(v) for v in means.values()):
+            raise SlfmError(f"training diverged at epoch {epoch + 1} (loss {means}); last good checkpoint: {last}")
+        if rank == 0:
+            result = {}
+            if val_samples and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
+                model.eval()
+                pred = Predictor(model, model_cfg, "letterbox", model_cfg.image_size, EVAL)
+                result = evaluate_samples(pred, val_samples, progress=progress, desc="val")
+            map50 = result.get("map50")
+            row = {
+                "epoch": epoch + 1,
+                "lr": opt.param_groups[0]["lr"],
+                **means,
+                "map50": map50,
+                "ap50_face": result.get("ap50", {}).get("face"),
+                "ap50_mask": result.get("ap50", {}).get("mask"),
+                "train_seconds": round(seconds, 2),
+                "images_per_second": round(n * cfg.batch_size * world / seconds, 2),
+            }
+            with open(out / "log.csv", "a", newline="") as f:
+                csv.writer(f).writerow([_fmt(row.get(k)) for k in CSV_FIELDS])
+            improved = map50 is not None and map50 > best
+            if improved:
+                best = map50
+            state = {
+                "epoch": epoch,
+                "best_map50": best,
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+            }
+            meta = {
+                "train_config": asdict(cfg),
+                "epoch": epoch + 1,
+                "metrics": {
+                    "map50": map50,
+                    "ap50": result.get("ap50", {}),
+                    "split": val_split,
+                    "mode": f"letterbox{model_cfg.image_size}",
+                },
+            }
+            save_checkpoint(last, model, model_cfg, train_state=state, **meta)
+            if improved:
+                save_checkpoint(out / "best.pt", model, model_cfg, **meta)
+            msg = f"epoch {epoch + 1}/{cfg.epochs} loss {means['loss']:.4f}"
+            if map50 is not None:
+                msg += f" val mAP@0.5 {map50:.4f} (best {best:.4f})"
+            tqdm.write(msg)
+        if world > 1:
+            dist.barrier()
+    if world > 1:
+        dist.destroy_process_group()
+    best_path = out / "best.pt"
+    return best_path if best_path.exists() else last
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v)

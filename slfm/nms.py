@@ -22,30 +22,33 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0).astype(np.float32)
 
 
+def _greedy(boxes: np.ndarray, scores: np.ndarray, suppress) -> np.ndarray:
+    """Greedy suppression in descending score order (ties: lower index first).
+
+    ``suppress(ious, kept_index, candidate_indices)`` says which candidates the kept box removes.
+    Only kept boxes compute overlaps, so the cost is O(kept x candidates), not O(N^2).
+    """
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        order = rest[~suppress(iou(boxes[i : i + 1], boxes[rest])[0], i, rest)]
+    return np.asarray(keep, dtype=np.int64)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy NMS: indices of kept boxes, by descending score (ties: lower index first).
 
     A box is dropped when its IoU with a higher-ranked kept box is greater than ``iou_threshold``.
     """
-    order = np.argsort(-scores, kind="stable")
-    if order.size == 0:
-        return order.astype(np.int64)
-    overlaps = iou(boxes[order], boxes[order])
-    keep = np.ones(order.size, dtype=bool)
-    for i in range(order.size):
-        if keep[i]:
-            keep[i + 1 :] &= overlaps[i, i + 1 :] <= iou_threshold
-    return order[keep].astype(np.int64)
+    return _greedy(boxes, scores, lambda ov, i, rest: ov > iou_threshold)
 
 
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float) -> np.ndarray:
     """NMS within each label: boxes of different labels never suppress each other. Indices by descending score."""
-    if boxes.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    # Shift each label's boxes to a disjoint region so one NMS pass never mixes labels.
-    span = float(np.max(boxes[:, 2:]) - min(float(np.min(boxes[:, :2])), 0.0)) + 1.0
-    shifted = boxes + (labels.astype(np.float32) * span)[:, None]
-    return nms(shifted, scores, iou_threshold)
+    return _greedy(boxes, scores, lambda ov, i, rest: (ov > iou_threshold) & (labels[rest] == labels[i]))
 
 
 def cross_class_suppress(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -54,13 +57,4 @@ def cross_class_suppress(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarr
     Drops a box when a higher-scoring box of a *different* label overlaps it with IoU greater than
     ``iou_threshold``. Returns kept indices by descending score.
     """
-    order = np.argsort(-scores, kind="stable")
-    if order.size == 0:
-        return order.astype(np.int64)
-    overlaps = iou(boxes[order], boxes[order])
-    lab = labels[order]
-    keep = np.ones(order.size, dtype=bool)
-    for i in range(order.size):
-        if keep[i]:
-            keep[i + 1 :] &= ~((overlaps[i, i + 1 :] > iou_threshold) & (lab[i + 1 :] != lab[i]))
-    return order[keep].astype(np.int64)
+    return _greedy(boxes, scores, lambda ov, i, rest: (ov > iou_threshold) & (labels[rest] != labels[i]))

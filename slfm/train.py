@@ -247,7 +247,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         else:
             sampler.generator.manual_seed(cfg.seed * 100003 + epoch)
         sums: dict[str, float] = {}
-        n = 0
+        n = seen = 0
         t0 = time.perf_counter()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0, leave=False)
         for x, loc_t, conf_t, heat_t in bar:
@@ -259,11 +259,17 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
             opt.step()
             sched.step()
             n += 1
+            seen += x.shape[0]
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
         seconds = time.perf_counter() - t0
         means = {k: v / max(n, 1) for k, v in sums.items()}
+        images_per_rank = [seen]
+        if world > 1:
+            gathered = [None] * world
+            dist.all_gather_object(gathered, seen)
+            images_per_rank = gathered
         if not all(math.isfinite(v) for v in means.values()):
             raise SlfmError(f"training diverged at epoch {epoch + 1} (loss {means}); last good checkpoint: {last}")
         if rank == 0:
@@ -281,7 +287,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
                 "ap50_face": result.get("ap50", {}).get("face"),
                 "ap50_mask": result.get("ap50", {}).get("mask"),
                 "train_seconds": round(seconds, 2),
-                "images_per_second": round(n * cfg.batch_size * world / seconds, 2),
+                "images_per_second": round(sum(images_per_rank) / seconds, 2),
             }
             with open(out / "log.csv", "a", newline="") as f:
                 csv.writer(f).writerow([_fmt(row.get(k)) for k in CSV_FIELDS])

@@ -1,0 +1,112 @@
+"""The CLI end to end on real data (train briefly, eval, detect) and its handling of user mistakes."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import pytest
+from click.testing import CliRunner
+
+from slfm.cli import main
+from slfm.images import read_image
+
+
+def run(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(moxa, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    r = run("train", "--data", moxa, "--dataset", "moxa3k", "--out", out, "--image-size", "256", "--epochs", "1",
+            "--batch-size", "8", "--limit", "16", "--val-limit", "8", "--init", "retinaface", "--workers", "0")
+    assert r.exit_code == 0, r.output
+    assert "best checkpoint" in r.output
+    return out / "best.pt"
+
+
+def test_eval_writes_report_and_pr_plot(trained, moxa, tmp_path):
+    report = tmp_path / "eval.json"
+    r = run("eval", trained, "--data", moxa, "--dataset", "moxa3k", "--split", "test", "--limit", "10",
+            "--json", report)
+    assert r.exit_code == 0, r.output
+    data = json.loads(report.read_text())
+    assert data["images"] == 10 and data["split"] == "test" and data["mode"] == "letterbox"
+    assert set(data["ap50"]) == {"face", "mask"}
+    assert 0 <= data["map50"] <= 1 and 0 <= data["map50_95"] <= data["map50"] + 1e-9
+    assert data["machine"]["cpu_count"] >= 1
+    assert report.with_suffix(".png").stat().st_size > 1000
+    r = run("eval", trained, "--data", moxa, "--limit", "3", "--mode", "reference")
+    assert r.exit_code == 0 and '"images": 3' in r.output
+
+
+def test_detect_images_folder_and_video(trained, moxa, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    names = ["MOXA_0.jpg", "MOXA_1.jpg"]
+    for n in names:
+        shutil.copy(moxa / "images" / n, src / n)
+    frames = [cv2.resize(read_image(moxa / "images" / n), (320, 240)) for n in names * 2]
+    writer = cv2.VideoWriter(str(src / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 5, (320, 240))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    out = tmp_path / "out"
+    r = run("detect", trained, src, "--out", out, "--score", "0.3")
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "detections.json").read_text())
+    assert set(report) == {str(src / n) for n in [*names, "clip.avi"]}
+    img = report[str(src / "MOXA_0.jpg")]
+    assert (img["width"], img["height"]) == (2000, 1363)
+    for d in img["detections"]:
+        x1, y1, x2, y2 = d["box"]
+        assert 0 <= x1 < x2 <= 2000 and 0 <= y1 < y2 <= 1363 and d["label"] in {"face", "mask"}
+    assert len(report[str(src / "clip.avi")]["frames"]) == 4
+    assert (out / "MOXA_0_det.jpg").is_file() and (out / "clip_det.mp4").is_file()
+
+
+def test_info_reports_the_reference_size():
+    r = run("info", "--image-size", "640")
+    data = json.loads(r.output)
+    assert data["anchors"] == 16800 and round(data["gmacs"], 3) == 0.972
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["eval", "nope.pt", "--data", "."], "checkpoint not found: nope.pt"),
+        (["detect", "nope.pt", "x.jpg"], "checkpoint not found: nope.pt"),
+        (["train", "--data", "/nonexistent/moxa", "--init", "none"], "folder not found: /nonexistent/moxa"),
+        (["train", "--data", ".", "--dataset", "aizoo", "--init", "none"], "no split folder 'train'"),
+        (["train", "--data", ".", "--init", "/no/such/weights.pth"], "weights file not found: /no/such/weights.pth"),
+    ],
+)
+def test_user_mistakes_get_one_clear_line(args, needle, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "slfm.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path, retinaface_weights):
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"\x80\x04garbage")
+    r = CliRunner().invoke(main, ["info", str(bad)])
+    assert r.exit_code == 1 and "corrupt.pt is not a readable slfm checkpoint" in r.output
+    r = CliRunner().invoke(main, ["info", str(retinaface_weights)])
+    assert r.exit_code == 1 and "is not an slfm checkpoint" in r.output
+    evil = tmp_path / "code.pt"
+    import torch
+
+    torch.save({"format": "slfm-checkpoint", "f": print}, evil)  # a pickled function: code, not data
+    r = CliRunner().invoke(main, ["info", str(evil)])
+    assert r.exit_code == 1 and "code.pt" in r.output
+
+
+def test_bad_option_is_reported_by_click():
+    r = CliRunner().invoke(main, ["train", "--data", ".", "--optimizer", "rmsprop"])
+    assert r.exit_code == 2 and "rmsprop" in r.output

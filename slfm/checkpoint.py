@@ -16,6 +16,10 @@ from slfm.errors import SlfmError
 from slfm.model import SLFMDet
 
 FORMAT = "slfm-checkpoint"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+# Weights shipped inside the package (see slfm/models/MODEL_CARD.md): name -> file.
+BUNDLED = {"aizoo": "aizoo_320.pt", "moxa3k": "moxa3k_320.pt"}
+DEFAULT_BUNDLED = "aizoo"
 VERSION = 1
 
 
@@ -74,3 +78,33 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def bundled_checkpoint(name: str = DEFAULT_BUNDLED) -> Path:
+    if name not in BUNDLED:
+        raise SlfmError(f"no bundled weights named {name!r}: choose one of {', '.join(BUNDLED)} or give a path")
+    path = MODELS_DIR / BUNDLED[name]
+    if not path.is_file():
+        raise SlfmError(f"bundled weights {path} are missing from this installation; pass a checkpoint path")
+    return path
+
+
+def resolve_checkpoint(arg: str | Path | None, dataset: str | None = None) -> Path:
+    """A checkpoint argument: a path, a bundled name ('aizoo', 'moxa3k'), or None for the bundled weights
+    matching ``dataset`` (AIZOO's otherwise)."""
+    if arg is None:
+        return bundled_checkpoint(dataset if dataset in BUNDLED else DEFAULT_BUNDLED)
+    if str(arg) in BUNDLED and not Path(arg).exists():
+        return bundled_checkpoint(str(arg))
+    return Path(arg)
+
+
+def export_for_release(src: str | Path, dst: str | Path) -> Path:
+    """A shippable copy of a training checkpoint: weights, configs and metrics, no optimizer state."""
+    ckpt = read_checkpoint(src)
+    keep = {k: v for k, v in ckpt.items() if k != "train_state"}
+    keep["source_sha256"] = file_sha256(src)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(keep, dst)
+    return dst

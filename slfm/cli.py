@@ -110,7 +110,7 @@ def _class_map(spec):
 @click.option("--val-split", default=None, help="validation split ('' for none) [default: test / val]")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True)
 @click.option("--image-size", type=int, default=320, show_default=True, help="training input (paper: 640)")
-@click.option("--epochs", type=int, default=100, show_default=True)
+@click.option("--epochs", type=int, default=None, help="[default: 100; on --resume: the run's own]")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="per process")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
@@ -177,7 +177,7 @@ def train(
         val_split=val_split,
         class_map=_class_map(class_map),
         out=str(out),
-        epochs=epochs,
+        epochs=epochs if epochs is not None else (0 if resume else 100),
         batch_size=batch_size,
         lr=lr,
         optimizer=optimizer,
@@ -216,7 +216,7 @@ def _mode_options(f):
 
 
 @main.command("eval")
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", required=False)
 @_dataset_options
 @_mode_options
 @click.option(
@@ -228,14 +228,18 @@ def _mode_options(f):
 )
 @click.option("--limit", type=int, default=None, help="evaluate the first N images")
 def eval_cmd(checkpoint, data, kind, split, class_map, mode, size, json_out, limit):
-    """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint on a dataset split."""
-    from slfm.checkpoint import file_sha256, load_model
+    """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint on a dataset split.
+
+    CHECKPOINT: a path, or 'aizoo' / 'moxa3k' for the bundled weights (default: those of --dataset).
+    """
+    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
     from slfm.evaluate import evaluate_samples, summary, write_report
     from slfm.postprocess import EVAL
     from slfm.predictor import Predictor
     from slfm.train import DEFAULT_VAL_SPLIT
     from slfm.voc import load_dataset
 
+    checkpoint = resolve_checkpoint(checkpoint, kind)
     model, _ = load_model(checkpoint)
     split = split or DEFAULT_VAL_SPLIT[kind]
     samples = load_dataset(data, kind, split, _class_map(class_map), limit)
@@ -258,23 +262,28 @@ def eval_cmd(checkpoint, data, kind, split, class_map, mode, size, json_out, lim
     click.echo(json.dumps({k: s[k] for k in ("images", "ap50", "map50", "map50_95")}, indent=1))
 
 
-@main.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.argument("source", type=click.Path(path_type=Path))
+@main.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, required=True, metavar="[CHECKPOINT] SOURCE")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/detect"), show_default=True)
 @_mode_options
 @click.option("--score", type=float, default=0.5, show_default=True, help="score threshold")
 @click.option("--nms", type=float, default=0.3, show_default=True, help="NMS IoU threshold")
-def detect(checkpoint, source, out, mode, size, score, nms):
-    """Detect faces and masks in an IMAGE, a folder of images, or a VIDEO."""
-    from slfm.checkpoint import load_model
+def detect(paths, out, mode, size, score, nms):
+    """Detect faces and masks in SOURCE: an image, a folder of images, or a video.
+
+    CHECKPOINT (optional): a path, or 'aizoo' / 'moxa3k'; without it the bundled AIZOO weights are used.
+    """
+    from slfm.checkpoint import load_model, resolve_checkpoint
     from slfm.detect import detect_path
     from slfm.postprocess import PostprocessConfig
     from slfm.predictor import Predictor
 
-    model, _ = load_model(checkpoint)
+    if len(paths) > 2:
+        raise click.UsageError(f"expected [CHECKPOINT] SOURCE, got {len(paths)} arguments")
+    checkpoint, source = (None, paths[0]) if len(paths) == 1 else paths
+    model, _ = load_model(resolve_checkpoint(checkpoint))
     pred = Predictor(model, model.config, mode, size, PostprocessConfig(score_threshold=score, nms_iou=nms))
-    report = detect_path(pred, source, out)
+    report = detect_path(pred, Path(source), out)
     n = sum(
         len(v.get("detections", [])) + sum(len(f["detections"]) for f in v.get("frames", [])) for v in report.values()
     )

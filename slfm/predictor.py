@@ -41,26 +41,32 @@ def to_image_pixels(boxes: np.ndarray, input_hw: tuple[int, int], scale: float, 
 
 
 class Predictor:
-    """Runs an SL-FMDet model on BGR images and returns detections in image pixels."""
+    """Runs an SL-FMDet model on BGR images and returns detections in image pixels.
+
+    ``model`` is the PyTorch module, or any runner ``x [1, 3, H, W] -> (loc [A, 4], scores [A, C])``
+    (an artifact loaded by :func:`slfm.convert.runtimes.load_runner`): pre- and post-processing are the same.
+    """
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model,
         config: ModelConfig,
         mode: str = "letterbox",
         size: int | None = None,
         post: PostprocessConfig = DEMO,
     ) -> None:
-        self.model = model.eval()
+        self.model = model.eval() if isinstance(model, torch.nn.Module) else model
         self.config = config
         self.mode = mode
         self.size = size
         self.post = post
 
-    @torch.no_grad()
     def raw(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw outputs for a prepared input: (loc [A, 4], class probabilities [A, C])."""
-        loc, conf = self.model(torch.from_numpy(x))
+        if not isinstance(self.model, torch.nn.Module):
+            return self.model(x)
+        with torch.no_grad():
+            loc, conf = self.model(torch.from_numpy(x))
         return loc[0].numpy(), softmax(conf[0].numpy())
 
     def __call__(self, image: np.ndarray) -> ImageDetections:

@@ -300,6 +300,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
                 "torch_rng": torch.get_rng_state(),
+                "world_size": world,
+                "images_per_rank": images_per_rank,
             }
             meta = {
                 "train_config": asdict(cfg),

@@ -1,0 +1,127 @@
+"""Load a .tflite model with whichever TFLite interpreter the machine has and run it on NCHW float32 input.
+
+Handles what differs between artifacts: NCHW or NHWC input, float or quantized (int8/uint8) input and
+outputs (quantized with each tensor's scale and zero point), and output order (``loc`` has 4 columns).
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import numpy as np
+
+# Interpreter modules in order of preference: what a Pi runs first.
+RUNTIMES = {
+    "tflite_runtime": "tflite_runtime.interpreter",
+    "ai_edge_litert": "ai_edge_litert.interpreter",
+    "tensorflow": "tensorflow.lite",
+}
+
+
+class RunnerError(Exception):
+    """A one-line, user-facing failure of the on-device runner."""
+
+
+def import_interpreter(prefer: str | None = None):
+    """(Interpreter class, runtime name, version) of the first TFLite runtime found (or ``prefer``)."""
+    names = [prefer] if prefer else list(RUNTIMES)
+    errors = []
+    for name in names:
+        if name not in RUNTIMES:
+            raise RunnerError(f"unknown TFLite runtime {name!r}: use one of {', '.join(RUNTIMES)}")
+        try:
+            mod = importlib.import_module(RUNTIMES[name])
+        except ImportError as e:
+            errors.append(f"{name}: {e}")
+            continue
+        top = importlib.import_module(name)
+        return mod.Interpreter, name, getattr(top, "__version__", "?")
+    raise RunnerError(
+        "no TFLite interpreter found (pip install tflite-runtime or ai-edge-litert): " + "; ".join(errors)
+    )
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+class TfliteModel:
+    """``model(x)`` with x float32 [1, 3, H, W] (normalised as the artifact's metadata says) ->
+    (loc [A, 4], scores [A, C]) as float32."""
+
+    def __init__(self, path: str, threads: int = 1, runtime: str | None = None, preserve_all_tensors: bool = False):
+        interpreter_cls, self.runtime, self.version = import_interpreter(runtime)
+        kw = {"model_path": str(path), "num_threads": int(threads)}
+        if preserve_all_tensors:
+            kw["experimental_preserve_all_tensors"] = True
+        t0 = time.perf_counter()
+        try:
+            self.interpreter = interpreter_cls(**kw)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise RunnerError(f"{path}: {self.runtime} {self.version} cannot load it: {first}") from e
+        self.load_s = time.perf_counter() - t0
+        self.threads = threads
+        self.path = str(path)
+        inputs = self.interpreter.get_input_details()
+        if len(inputs) != 1:
+            raise RunnerError(f"{path}: expected one input tensor, found {len(inputs)}")
+        self.input = inputs[0]
+        shape = [int(s) for s in self.input["shape"]]
+        if len(shape) != 4 or 3 not in (shape[1], shape[3]):
+            raise RunnerError(f"{path}: input shape {shape} is not [1, 3, H, W] or [1, H, W, 3]")
+        self.nhwc = shape[3] == 3 and shape[1] != 3
+        self.input_shape = shape
+        outs = self.interpreter.get_output_details()
+        loc = [o for o in outs if int(o["shape"][-1]) == 4]
+        scores = [o for o in outs if int(o["shape"][-1]) != 4]
+        if len(outs) != 2 or len(loc) != 1 or len(scores) != 1:
+            shapes = [list(map(int, o["shape"])) for o in outs]
+            raise RunnerError(f"{path}: expected outputs loc [1, A, 4] and scores [1, A, C], found {shapes}")
+        self.loc_out, self.scores_out = loc[0], scores[0]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        s = self.input_shape
+        return (s[1], s[2]) if self.nhwc else (s[2], s[3])
+
+    def set_input(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        if self.nhwc:
+            x = x.transpose(0, 2, 3, 1)
+        if list(x.shape) != self.input_shape:
+            raise RunnerError(f"{self.path}: input shape {list(x.shape)} does not match the model's {self.input_shape}")
+        dtype = self.input["dtype"]
+        if dtype != np.float32:
+            scale, zp = self.input["quantization"]
+            if not scale:
+                raise RunnerError(f"{self.path}: {np.dtype(dtype).name} input without quantization parameters")
+            x = quantize(x, scale, zp, dtype)
+        self.interpreter.set_tensor(self.input["index"], np.ascontiguousarray(x))
+
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def _output(self, detail) -> np.ndarray:
+        y = self.interpreter.get_tensor(detail["index"])
+        if y.dtype != np.float32:
+            scale, zp = detail["quantization"]
+            y = dequantize(y, scale, zp)
+        return y.reshape(-1, y.shape[-1]).astype(np.float32)
+
+    def outputs(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._output(self.loc_out), self._output(self.scores_out)
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.set_input(x)
+        self.invoke()
+        return self.outputs()

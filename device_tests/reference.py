@@ -1,0 +1,128 @@
+"""The PyTorch reference (the fp32 checkpoint, or an int8 artifact's fake-quant model), detections from raw
+outputs, and mAP through slfm.metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from slfm.device_tests.inputs import Image
+from slfm.device_tests.memory import PeakMemory
+from slfm.device_tests.runners import RunResult
+
+from slfm.bench import time_calls
+from slfm.checkpoint import file_sha256, load_model
+from slfm.errors import SlfmError
+from slfm.evaluate import CLASS_NAMES
+from slfm.metrics import ImageDetections, evaluate
+from slfm.model import InferenceWrapper
+from slfm.postprocess import DEMO, EVAL, PostprocessConfig, postprocess
+from slfm.predictor import cached_anchors, to_image_pixels
+
+
+class TorchRunner:
+    """Runs a torch module taking NCHW float32 and returning (loc, class probabilities)."""
+
+    def __init__(self, module: torch.nn.Module, label: str, threads: int = 1) -> None:
+        self.module, self.label, self.threads = module, label, threads
+
+    @torch.no_grad()
+    def run(self, inputs: np.ndarray, runs: int, warmup: int) -> RunResult:
+        torch.set_num_threads(self.threads)
+        with PeakMemory() as mem:
+            outs = [self.module(torch.from_numpy(inputs[i : i + 1])) for i in range(inputs.shape[0])]
+            x0 = torch.from_numpy(inputs[:1])
+            warm, times = time_calls(lambda: self.module(x0), runs, warmup)
+        return RunResult(
+            loc=np.stack([o[0][0].numpy() for o in outs]),
+            scores=np.stack([o[1][0].numpy() for o in outs]),
+            times_s=times,
+            warmup_s=warm,
+            threads=self.threads,
+            runtime=f"{self.label} (torch {torch.__version__})",
+            peak_memory_mb=mem.delta_mb,
+            memory_note="RSS added while running in the harness process",
+        )
+
+
+def load_reference(checkpoint: Path, threads: int = 1) -> tuple[TorchRunner, dict]:
+    model, _ = load_model(checkpoint)
+    info = {"checkpoint": str(checkpoint), "sha256": file_sha256(checkpoint), "image_size": model.config.image_size}
+    return TorchRunner(InferenceWrapper(model).eval(), "PyTorch eager fp32", threads), info
+
+
+def load_fake_quant(path: Path, threads: int = 1) -> TorchRunner:
+    """An int8 artifact's fake-quant model: an slfm QAT/PTQ checkpoint (``slfm qat``), or a ``torch.export``
+    program (.pt2) whose outputs are (loc, scores)."""
+    if not path.is_file():
+        raise SlfmError(f"fake-quant model not found: {path}")
+    try:
+        if path.suffix == ".pt2":
+            module = torch.export.load(str(path)).module()
+        else:
+            from slfm.quantize.quantized import fake_quant_module, load_quantized
+
+            module = fake_quant_module(load_quantized(path)[0])
+    except Exception as e:  # any load failure is reported as one line naming the file
+        raise SlfmError(f"{path}: cannot load the fake-quant model: {str(e).splitlines()[0]}") from e
+    return TorchRunner(module, "PyTorch fake-quant", threads)
+
+
+def to_detections(
+    loc: np.ndarray,
+    scores: np.ndarray,
+    config,
+    size: int,
+    scale: float,
+    image_hw: tuple[int, int],
+    post: PostprocessConfig,
+) -> ImageDetections:
+    """One image's raw outputs (input ``size`` x ``size``) -> detections in image pixels, post-processed here."""
+    priors = cached_anchors(size, size, tuple(map(tuple, config.min_sizes)), tuple(config.steps))
+    boxes, s, labels = postprocess(loc, scores, priors, tuple(config.variances), post)
+    return ImageDetections(to_image_pixels(boxes, (size, size), scale, image_hw), s, labels)
+
+
+def device_detections(d: dict, size: int, scale: float, image_hw: tuple[int, int]) -> ImageDetections:
+    """Detections post-processed on a device (boxes normalised to its input) -> image pixels."""
+    boxes = np.asarray(d["boxes"], dtype=np.float32).reshape(-1, 4)
+    return ImageDetections(
+        to_image_pixels(boxes, (size, size), scale, image_hw),
+        np.asarray(d["scores"], dtype=np.float32),
+        np.asarray(d["labels"], dtype=np.int64),
+    )
+
+
+def all_detections(res: RunResult, images: list[Image], scales: list[float], config, size: int) -> dict:
+    """{"eval": [...], "demo": [...]}: per image detections at the evaluation and demo settings, from the
+    device's own post-processing when it did it, else post-processed here."""
+    out: dict[str, list[ImageDetections]] = {"eval": [], "demo": []}
+    for i, (im, scale) in enumerate(zip(images, scales, strict=True)):
+        hw = im.image.shape[:2]
+        for key, post in (("eval", EVAL), ("demo", DEMO)):
+            if res.dets is not None:
+                out[key].append(device_detections(res.dets[i][key], size, scale, hw))
+            else:
+                out[key].append(to_detections(res.loc[i], res.scores[i], config, size, scale, hw, post))
+    return out
+
+
+def map50(dets: list[ImageDetections], images: list[Image]) -> dict | None:
+    """mAP@0.5 and AP per class over all labelled images, and per dataset. None without labels."""
+    idx = [i for i, im in enumerate(images) if im.gt_boxes is not None]
+    if not idx:
+        return None
+
+    def ev(ids):
+        r = evaluate(
+            [dets[i] for i in ids], [images[i].gt_boxes for i in ids], [images[i].gt_labels for i in ids], CLASS_NAMES
+        )
+        return {"map50": r["map50"], "ap50": r["ap50"], "images": r["images"]}
+
+    out = ev(idx)
+    by = {}
+    for name in dict.fromkeys(images[i].dataset for i in idx):
+        by[name] = ev([i for i in idx if images[i].dataset == name])
+    out["by_dataset"] = by
+    return out

@@ -1,0 +1,110 @@
+"""Shared helpers for the parity and Pi tests (no tests here): a RetinaFace-initialised 320 checkpoint and its
+fp32 .tflite (litert-torch, until `slfm convert` lands), cached on disk across test files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = SHARED / "data"
+MOXA = DATA / "moxa3k"
+AIZOO = DATA / "aizoo"
+RETINAFACE = SHARED / "weights" / "retinaface_mobilenet0.25_Final.pth"
+PI_CACHE = Path(os.environ.get("SLFM_PI_ROOT", "/var/cache/slfm-pi-root"))
+CACHE = Path(tempfile.gettempdir()) / "slfm-parity-test-cache"
+
+
+def need_data() -> None:
+    if not (MOXA.is_dir() and (AIZOO / "val-sample").is_dir() and RETINAFACE.is_file()):
+        pytest.skip(f"needs the shared datasets and weights in {SHARED} (absent here)")
+
+
+def data_args(n_moxa: int) -> list[str]:
+    return ["--data", f"moxa3k:{MOXA}", "--data", f"aizoo:{AIZOO}:val-sample", "--limit", str(n_moxa)]
+
+
+def make_checkpoint(path: Path, size: int = 320, perturb: str | None = None) -> Path:
+    """RetinaFace-initialised SL-FMDet without attention, its face logits raised by 6 so that it makes
+    detections at the demo threshold on real photos (as initialised, its face probability stays below 0.02):
+    parity needs detections to match, not good ones. ``perturb`` names a parameter to zero (a broken model)."""
+    import torch
+
+    from slfm.checkpoint import save_checkpoint
+    from slfm.config import ModelConfig
+    from slfm.model import SLFMDet
+    from slfm.weights import load_retinaface
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(image_size=size, attention=False)
+    model = SLFMDet(cfg)
+    load_retinaface(model, RETINAFACE)
+    with torch.no_grad():
+        for head in model.ClassHead:
+            head.conv1x1.bias.view(-1, cfg.num_classes)[:, 1] += 6.0
+        if perturb:
+            model.get_parameter(perturb).mul_(0.0)
+    save_checkpoint(path, model.eval(), cfg)
+    return path
+
+
+def export_tflite(checkpoint: Path, out: Path) -> Path:
+    """fp32 .tflite + sidecar of a checkpoint (litert-torch), as the converters will make it."""
+    import litert_torch
+    import torch
+
+    from slfm.artifact import ArtifactMeta, write_sidecar
+    from slfm.checkpoint import file_sha256, load_model
+    from slfm.model import InferenceWrapper
+
+    model, _ = load_model(checkpoint)
+    s = model.config.image_size
+    litert_torch.convert(InferenceWrapper(model).eval(), (torch.zeros(1, 3, s, s),)).export(str(out))
+    meta = ArtifactMeta.from_model_config(
+        model.config, "tflite", "fp32", source_checkpoint=str(checkpoint), source_sha256=file_sha256(checkpoint)
+    )
+    write_sidecar(out, meta)
+    return out
+
+
+def artifacts(perturb: str | None = None) -> tuple[Path, Path]:
+    """(reference checkpoint, fp32 .tflite made from it or from its ``perturb``ed copy), cached."""
+    need_data()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    ckpt = CACHE / "retinaface320.pt"
+    if not ckpt.is_file():
+        make_checkpoint(ckpt)
+    key = hashlib.sha256(ckpt.read_bytes() + (perturb or "").encode()).hexdigest()[:12]
+    tfl = CACHE / f"model-{key}.tflite"
+    if not (tfl.is_file() and Path(str(tfl) + ".json").is_file()):
+        src = make_checkpoint(CACHE / f"perturbed-{key}.pt", perturb=perturb) if perturb else ckpt
+        export_tflite(src, tfl)
+        if perturb:  # the sidecar names the real reference, as a converter's would
+            import json
+
+            side = Path(str(tfl) + ".json")
+            d = json.loads(side.read_text())
+            d["source_checkpoint"] = str(ckpt)
+            side.write_text(json.dumps(d))
+    return ckpt, tfl
+
+
+def pi_ssh() -> tuple[str, Path]:
+    """(ssh://pi@127.0.0.1:PORT, ssh config) of the emulated Pi, or skip saying why."""
+    setup = "device_tests/pi_root/setup.sh"
+    if (PI_CACHE / "UNAVAILABLE").is_file():
+        pytest.skip(f"emulated Pi unavailable on this machine: {(PI_CACHE / 'UNAVAILABLE').read_text().strip()}")
+    cfg, port_file = PI_CACHE / "ssh_config", PI_CACHE / "port"
+    if not (cfg.is_file() and port_file.is_file()):
+        pytest.skip(f"emulated Pi not set up: run {setup} as root (builds it under {PI_CACHE})")
+    port = int(port_file.read_text())
+    with socket.socket() as s:
+        s.settimeout(2)
+        if s.connect_ex(("127.0.0.1", port)) != 0:
+            pytest.skip(f"emulated Pi's sshd not running on 127.0.0.1:{port}: run {setup} as root")
+    return f"ssh://pi@127.0.0.1:{port}", cfg

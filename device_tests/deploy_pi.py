@@ -9,10 +9,10 @@ import tempfile
 from pathlib import Path
 
 import click
-from slfm.device_tests.bundle import build_bundle
-from slfm.device_tests.remote import SshRemote
 
 from slfm.artifact import read_sidecar, sidecar_path
+from slfm.device_tests.bundle import build_bundle
+from slfm.device_tests.remote import SshRemote
 from slfm.errors import SlfmError
 
 

@@ -15,8 +15,8 @@ import warnings
 
 import numpy as np
 import torch
-from slfm.device_tests.compare import snr_db
 
+from slfm.device_tests.compare import snr_db
 from slfm.errors import SlfmError
 
 

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+from slfm.artifact import ArtifactMeta, read_sidecar
+from slfm.bench import latency_stats
 from slfm.device_tests import coreml_spec, report, tflrt_env, thresholds
 from slfm.device_tests.compare import match_detections, output_errors
 from slfm.device_tests.inputs import DataSpec, Image, load_images, prepare_inputs
 from slfm.device_tests.remote import AdbRemote, SshRemote
 from slfm.device_tests.runners import DeviceRunner, InProcessRunner, RunResult, SubprocessRunner
-from tqdm import tqdm
-
-from slfm.artifact import ArtifactMeta, read_sidecar
-from slfm.bench import latency_stats
 from slfm.errors import SlfmError
 from slfm.evaluate import machine
 

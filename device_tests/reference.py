@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from slfm.device_tests.inputs import Image
-from slfm.device_tests.memory import PeakMemory
-from slfm.device_tests.runners import RunResult
 
 from slfm.bench import time_calls
 from slfm.checkpoint import file_sha256, load_model
+from slfm.device_tests.inputs import Image
+from slfm.device_tests.memory import PeakMemory
+from slfm.device_tests.runners import RunResult
 from slfm.errors import SlfmError
 from slfm.evaluate import CLASS_NAMES
 from slfm.metrics import ImageDetections, evaluate

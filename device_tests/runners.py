@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from slfm.device_tests.bundle import build_bundle
-from slfm.device_tests.memory import PeakMemory
-from slfm.device_tests.remote import AdbRemote, SshRemote, run_dir
 
 from slfm.artifact import ArtifactMeta
 from slfm.bench import time_calls
+from slfm.device_tests.bundle import build_bundle
+from slfm.device_tests.memory import PeakMemory
+from slfm.device_tests.remote import AdbRemote, SshRemote, run_dir
 from slfm.errors import SlfmError
 
 

@@ -126,6 +126,7 @@ def _class_map(spec):
 @click.option("--no-attention", is_flag=True, help="plain SSH context modules (ablation)")
 @click.option("--no-heatmap", is_flag=True, help="train without the auxiliary heatmap task (ablation)")
 @click.option("--no-augment", is_flag=True, help="letterbox only, no augmentation")
+@click.option("--class-balance", is_flag=True, help="weight face/mask cross-entropy by inverse class frequency")
 @click.option("--workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
 @click.option("--threads", type=int, default=0, help="torch threads (0: default)")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -157,6 +158,7 @@ def train(
     no_attention,
     no_heatmap,
     no_augment,
+    class_balance,
     workers,
     threads,
     seed,
@@ -189,6 +191,7 @@ def train(
         seed=seed,
         init=init,
         augment=not no_augment,
+        class_balance=class_balance,
         limit=limit,
         val_limit=val_limit,
         val_every=val_every,

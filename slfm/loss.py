@@ -15,9 +15,11 @@ class LossWeights:
     negpos_ratio: int = 7
 
 
-def multibox_loss(loc_p, conf_p, loc_t, conf_t, negpos_ratio: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
+def multibox_loss(
+    loc_p, conf_p, loc_t, conf_t, negpos_ratio: int = 7, class_weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """SmoothL1 on positive anchors and cross-entropy on positives plus the hardest negatives, both
-    divided by the number of positives."""
+    divided by the number of positives. ``class_weights`` [C] scales each target class's cross-entropy."""
     pos = conf_t > 0
     num_pos = pos.sum(1, keepdim=True)
     loss_l = F.smooth_l1_loss(loc_p[pos], loc_t[pos], reduction="sum")
@@ -29,7 +31,7 @@ def multibox_loss(loc_p, conf_p, loc_t, conf_t, negpos_ratio: int = 7) -> tuple[
         num_neg = torch.clamp(negpos_ratio * num_pos, max=pos.shape[1] - 1)
         neg = rank < num_neg
     sel = pos | neg
-    loss_c = F.cross_entropy(conf_p[sel], conf_t[sel], reduction="sum")
+    loss_c = F.cross_entropy(conf_p[sel], conf_t[sel], weight=class_weights, reduction="sum")
     n = num_pos.sum().clamp(min=1).to(loc_p.dtype)
     return loss_l / n, loss_c / n
 
@@ -39,9 +41,21 @@ def heatmap_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred, target, reduction="sum") / pred.shape[0]
 
 
-def total_loss(outputs, targets, weights: LossWeights = LossWeights()) -> dict[str, torch.Tensor]:
+def balanced_class_weights(labels, num_classes: int) -> list[float]:
+    """Inverse-frequency weights for the object classes (mean 1 over them); background keeps 1."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)[1:].astype(np.float64)
+    counts = np.maximum(counts, 1.0)
+    w = counts.sum() / (len(counts) * counts)
+    return [1.0, *w.tolist()]
+
+
+def total_loss(
+    outputs, targets, weights: LossWeights = LossWeights(), class_weights: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     loc_t, conf_t, heat_t = targets
-    loc_l, conf_l = multibox_loss(outputs[0], outputs[1], loc_t, conf_t, weights.negpos_ratio)
+    loc_l, conf_l = multibox_loss(outputs[0], outputs[1], loc_t, conf_t, weights.negpos_ratio, class_weights)
     parts = {"loc": loc_l, "conf": conf_l}
     loss = weights.box * loc_l + conf_l
     if len(outputs) > 2:

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
@@ -23,7 +24,7 @@ from slfm.config import ModelConfig
 from slfm.data import DetectionDataset
 from slfm.errors import SlfmError
 from slfm.evaluate import evaluate_samples
-from slfm.loss import LossWeights, total_loss
+from slfm.loss import LossWeights, balanced_class_weights, total_loss
 from slfm.model import SLFMDet
 from slfm.postprocess import EVAL
 from slfm.predictor import Predictor
@@ -61,6 +62,7 @@ class TrainConfig:
     seed: int = 0
     init: str = "imagenet"
     augment: bool = True
+    class_balance: bool = False  # weight face/mask cross-entropy by inverse frequency (not in the paper)
     limit: int | None = None  # use only the first N training images
     val_limit: int | None = None
     val_every: int = 1
@@ -185,6 +187,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         start_epoch = int(ckpt["train_state"]["epoch"]) + 1
         best = float(ckpt["train_state"]["best_map50"])
     torch.manual_seed(cfg.seed)
+    if ckpt is None:
+        resolve_init_weights(cfg.init)  # a missing weights file fails before any data is read
 
     samples = load_dataset(cfg.data, cfg.dataset, cfg.split, cfg.class_map, cfg.limit)
     val_split = DEFAULT_VAL_SPLIT.get(cfg.dataset, "val") if cfg.val_split is None else cfg.val_split
@@ -230,6 +234,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         sched.load_state_dict(ckpt["train_state"]["scheduler"])
         torch.set_rng_state(ckpt["train_state"]["torch_rng"])
     weights = LossWeights(**cfg.loss)
+    class_weights = None
+    if cfg.class_balance:
+        labels = np.concatenate([smp.labels for smp in samples])
+        class_weights = torch.tensor(balanced_class_weights(labels, model_cfg.num_classes), device=device)
 
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -253,7 +261,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         for x, loc_t, conf_t, heat_t in bar:
             x, loc_t, conf_t, heat_t = (t.to(device, non_blocking=True) for t in (x, loc_t, conf_t, heat_t))
             outputs = net(x, with_heatmap=model_cfg.heatmap)
-            parts = total_loss(outputs, (loc_t, conf_t, heat_t), weights)
+            parts = total_loss(outputs, (loc_t, conf_t, heat_t), weights, class_weights)
             opt.zero_grad(set_to_none=True)
             parts["loss"].backward()
             opt.step()

@@ -77,3 +77,14 @@ def random_boxes(rng: np.random.Generator, n: int, size: float = 100.0) -> np.nd
     xy = rng.uniform(0, size, (n, 2))
     wh = rng.uniform(size / 100, size / 3, (n, 2))
     return np.concatenate([xy, xy + wh], 1).astype(np.float32)
+
+
+# Converter / quantization fixtures (session-scoped artifacts shared by test_convert_* and test_quantize*).
+from _fixtures_convert import (  # noqa: E402, F401
+    artifacts,
+    moxa_samples,
+    ptq_checkpoint,
+    ptq_graph,
+    real_checkpoint,
+    real_inputs,
+)

@@ -21,8 +21,29 @@ def run(*args):
 @pytest.fixture(scope="module")
 def trained(moxa, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    r = run("train", "--data", moxa, "--dataset", "moxa3k", "--out", out, "--image-size", "256", "--epochs", "1",
-            "--batch-size", "8", "--limit", "16", "--val-limit", "8", "--init", "retinaface", "--workers", "0")
+    r = run(
+        "train",
+        "--data",
+        moxa,
+        "--dataset",
+        "moxa3k",
+        "--out",
+        out,
+        "--image-size",
+        "256",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--limit",
+        "16",
+        "--val-limit",
+        "8",
+        "--init",
+        "retinaface",
+        "--workers",
+        "0",
+    )
     assert r.exit_code == 0, r.output
     assert "best checkpoint" in r.output
     return out / "best.pt"
@@ -30,8 +51,9 @@ def trained(moxa, tmp_path_factory):
 
 def test_eval_writes_report_and_pr_plot(trained, moxa, tmp_path):
     report = tmp_path / "eval.json"
-    r = run("eval", trained, "--data", moxa, "--dataset", "moxa3k", "--split", "test", "--limit", "10",
-            "--json", report)
+    r = run(
+        "eval", trained, "--data", moxa, "--dataset", "moxa3k", "--split", "test", "--limit", "10", "--json", report
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(report.read_text())
     assert data["images"] == 10 and data["split"] == "test" and data["mode"] == "letterbox"

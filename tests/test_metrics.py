@@ -40,11 +40,25 @@ def pycocotools_stats(dets, gts_b, gts_l):
         images.append({"id": i, "width": 300, "height": 300})
         for b, lab in zip(gb, gl, strict=True):
             w, h = float(b[2] - b[0]), float(b[3] - b[1])
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": int(lab), "iscrowd": 0,
-                         "bbox": [float(b[0]), float(b[1]), w, h], "area": w * h})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": int(lab),
+                    "iscrowd": 0,
+                    "bbox": [float(b[0]), float(b[1]), w, h],
+                    "area": w * h,
+                }
+            )
         for b, s, lab in zip(d.boxes, d.scores, d.labels, strict=True):
-            results.append({"image_id": i, "category_id": int(lab), "score": float(s),
-                            "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]})
+            results.append(
+                {
+                    "image_id": i,
+                    "category_id": int(lab),
+                    "score": float(s),
+                    "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                }
+            )
     gt = COCO()
     gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": 1}, {"id": 2}]}
     gt.createIndex()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from slfm.artifact import ArtifactMeta, write_sidecar
 from slfm.device_tests import coreml_spec
 from slfm.device_tests.compare import SNR_CAP_DB, match_detections, output_errors, snr_db
 from slfm.device_tests.deploy_pi import detect_command
@@ -20,8 +22,6 @@ from slfm.device_tests.parity import ParityOptions, plan
 from slfm.device_tests.remote import AdbRemote, SshRemote, parse_adb_devices
 from slfm.device_tests.runners import DeviceRunner
 from slfm.device_tests.thresholds import DEFAULTS, checks, load_thresholds
-
-from slfm.artifact import ArtifactMeta, write_sidecar
 from slfm.errors import SlfmError
 from slfm.metrics import ImageDetections
 
@@ -171,6 +171,7 @@ def test_macos_target_elsewhere_says_needs_macos(tmp_path):
 def test_cv2_lite_resize_matches_opencv():
     import cv2
     from skimage import data
+
     from slfm.device_tests.pi_runner import cv2_lite
 
     img = np.ascontiguousarray(data.astronaut()[..., ::-1])
@@ -184,6 +185,7 @@ def test_cv2_lite_resize_matches_opencv():
 def test_imageio_lite_reads_what_opencv_writes(tmp_path):
     import cv2
     from skimage import data
+
     from slfm.device_tests.pi_runner import imageio_lite
     from slfm.device_tests.pi_runner.backend import RunnerError
 

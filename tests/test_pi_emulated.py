@@ -10,10 +10,10 @@ from pathlib import Path
 
 import cv2
 from click.testing import CliRunner
-from slfm.device_tests.deploy_pi import pi
 from test_parity_support import MOXA, artifacts, data_args, pi_ssh
 
 from slfm.cli import main
+from slfm.device_tests.deploy_pi import pi
 
 
 def test_parity_over_ssh_on_emulated_pi(tmp_path):

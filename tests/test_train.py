@@ -23,8 +23,19 @@ def rows(path):
 
 
 def test_short_run_on_64_images_lowers_the_loss(moxa, tmp_path):
-    cfg = TrainConfig(data=str(moxa), dataset="moxa3k", out=str(tmp_path), epochs=3, batch_size=16, limit=64,
-                      val_split="", init="imagenet", workers=0, lr=2e-3, warmup_epochs=0.5)
+    cfg = TrainConfig(
+        data=str(moxa),
+        dataset="moxa3k",
+        out=str(tmp_path),
+        epochs=3,
+        batch_size=16,
+        limit=64,
+        val_split="",
+        init="imagenet",
+        workers=0,
+        lr=2e-3,
+        warmup_epochs=0.5,
+    )
     last = train(cfg, ModelConfig(image_size=320), progress=False)
     log = rows(tmp_path / "log.csv")
     assert [int(r["epoch"]) for r in log] == [1, 2, 3]
@@ -39,9 +50,22 @@ def test_overfits_8_real_images(easy_moxa_samples, moxa, tmp_path):
     for d in ("images", "annotations"):
         (root / d).symlink_to(moxa / d)
     (root / "eight.txt").write_text("\n".join(f"Moxa3K/images/{n}.jpg" for n in names) + "\n")
-    cfg = TrainConfig(data=str(root), dataset="moxa3k", split="eight", val_split="eight", out=str(tmp_path / "run"),
-                      epochs=100, batch_size=8, lr=5e-3, weight_decay=0, warmup_epochs=2, init="retinaface",
-                      workers=0, augment=False, val_every=50)
+    cfg = TrainConfig(
+        data=str(root),
+        dataset="moxa3k",
+        split="eight",
+        val_split="eight",
+        out=str(tmp_path / "run"),
+        epochs=100,
+        batch_size=8,
+        lr=5e-3,
+        weight_decay=0,
+        warmup_epochs=2,
+        init="retinaface",
+        workers=0,
+        augment=False,
+        val_every=50,
+    )
     best = train(cfg, ModelConfig(image_size=320), progress=False)
     model, ckpt = load_model(best)
     result = evaluate_samples(Predictor(model, model.config, "letterbox", 320, EVAL), easy_moxa_samples, progress=False)
@@ -50,8 +74,9 @@ def test_overfits_8_real_images(easy_moxa_samples, moxa, tmp_path):
 
 
 def test_resume_continues_exactly(moxa, tmp_path):
-    base = dict(data=str(moxa), dataset="moxa3k", epochs=2, batch_size=8, limit=16, val_split="", init="none",
-                workers=0, seed=5)
+    base = dict(
+        data=str(moxa), dataset="moxa3k", epochs=2, batch_size=8, limit=16, val_split="", init="none", workers=0, seed=5
+    )
     straight = TrainConfig(**base, out=str(tmp_path / "a"))
     train(straight, ModelConfig(image_size=256), progress=False)
     first = TrainConfig(**{**base, "epochs": 1}, out=str(tmp_path / "b"))
@@ -68,18 +93,60 @@ def test_resume_continues_exactly(moxa, tmp_path):
 
 def test_torchrun_ddp_two_cpu_processes(moxa, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-           "-m", "slfm.cli", "train", "--data", str(moxa), "--dataset", "moxa3k", "--out", str(out),
-           "--image-size", "256", "--epochs", "1", "--batch-size", "4", "--limit", "16", "--val-split", "test",
-           "--val-limit", "4", "--init", "none", "--workers", "0", "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        "-m",
+        "slfm.cli",
+        "train",
+        "--data",
+        str(moxa),
+        "--dataset",
+        "moxa3k",
+        "--out",
+        str(out),
+        "--image-size",
+        "256",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--limit",
+        "16",
+        "--val-split",
+        "test",
+        "--val-limit",
+        "4",
+        "--init",
+        "none",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=600)
     ckpt = read_checkpoint(out / "last.pt")
     assert ckpt["train_state"]["world_size"] == 2
     assert ckpt["train_state"]["images_per_rank"] == [8, 8]  # each rank its own half of the 16 images
     assert len(rows(out / "log.csv")) == 1
-    resume = cmd[: cmd.index("--data")] + ["--data", str(moxa), "--out", str(out), "--epochs", "2", "--workers", "0",
-                                           "--resume", str(out / "last.pt")]
+    resume = cmd[: cmd.index("--data")] + [
+        "--data",
+        str(moxa),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--workers",
+        "0",
+        "--resume",
+        str(out / "last.pt"),
+    ]
     subprocess.run(resume, check=True, env=env, capture_output=True, timeout=600)
     assert read_checkpoint(out / "last.pt")["epoch"] == 2
     assert [int(r["epoch"]) for r in rows(out / "log.csv")] == [1, 2]

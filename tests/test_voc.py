@@ -21,8 +21,10 @@ def voc_xml(objects, size=(200, 100), filename="img.jpg"):
         f"<ymax>{b[3]}</ymax></bndbox></object>"
         for n, b in objects
     )
-    return (f"<annotation><filename>{filename}</filename><size><width>{size[0]}</width>"
-            f"<height>{size[1]}</height><depth>3</depth></size>{objs}</annotation>")
+    return (
+        f"<annotation><filename>{filename}</filename><size><width>{size[0]}</width>"
+        f"<height>{size[1]}</height><depth>3</depth></size>{objs}</annotation>"
+    )
 
 
 def make_pair(folder, name, objects, image=None, size=(200, 100)):
@@ -93,14 +95,18 @@ def test_unreadable_image_is_a_clear_error(tmp_path):
 
 
 def test_boxes_outside_inverted_and_unknown_classes(tmp_path):
-    xml, img = make_pair(tmp_path, "a", [
-        ("face", (10, 10, 50, 60)),       # fine
-        ("face_mask", (150, 20, 260, 90)),  # overshoots the 200 px width: clipped
-        ("face", (80, 40, 60, 70)),       # inverted: skipped
-        ("hat", (5, 5, 20, 20)),          # unknown class: skipped
-        ("face", (300, 10, 350, 50)),     # wholly outside: skipped
-        ("face", (0, -1, 30, 30)),        # 1 px off-by-one label: clipped silently
-    ])
+    xml, img = make_pair(
+        tmp_path,
+        "a",
+        [
+            ("face", (10, 10, 50, 60)),  # fine
+            ("face_mask", (150, 20, 260, 90)),  # overshoots the 200 px width: clipped
+            ("face", (80, 40, 60, 70)),  # inverted: skipped
+            ("hat", (5, 5, 20, 20)),  # unknown class: skipped
+            ("face", (300, 10, 350, 50)),  # wholly outside: skipped
+            ("face", (0, -1, 30, 30)),  # 1 px off-by-one label: clipped silently
+        ],
+    )
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         s = parse_annotation(xml, img, {"face": 1, "face_mask": 2})

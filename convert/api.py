@@ -1,0 +1,197 @@
+"""``slfm convert``: one checkpoint -> the artifacts each backend needs, each with its contract (sidecar JSON +
+metadata inside the artifact)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from slfm.artifact import ArtifactMeta, write_sidecar
+from slfm.checkpoint import file_sha256, load_model
+from slfm.config import ModelConfig
+from slfm.convert.forms import export_friendly
+from slfm.errors import SlfmError
+from slfm.model import InferenceWrapper, SLFMDet
+
+TARGETS = ("tflite", "coreml", "executorch")
+SUFFIX = {"tflite": ".tflite", "coreml": ".mlpackage", "executorch": ".pte"}
+
+
+def artifact_name(fmt: str, size: int, precision: str, quantization: str | None, nhwc: bool) -> str:
+    parts = ["slfm", str(size), precision]
+    if precision == "int8" and quantization:
+        parts.append(quantization.split("-")[0])  # qat | ptq | weights
+    if nhwc:
+        parts.append("nhwc")
+    return "_".join(parts) + SUFFIX[fmt]
+
+
+def fp32_module(model: SLFMDet) -> torch.nn.Module:
+    """What fp32/fp16 artifacts contain: export forms, no heatmap head, (loc, softmax scores)."""
+    return InferenceWrapper(export_friendly(model)).eval()
+
+
+def example(config: ModelConfig) -> torch.Tensor:
+    s = config.image_size
+    return torch.zeros(1, 3, s, s)
+
+
+class Source:
+    """The fp32 model and, for int8, the quantized graph (from a QAT/PTQ checkpoint or calibrated here)."""
+
+    def __init__(self, checkpoint: Path, qat: Path | None = None, calibration=None, calib_total: int | None = None):
+        self.checkpoint = Path(checkpoint)
+        self.model, _ = load_model(checkpoint)
+        self.sha = file_sha256(checkpoint)
+        self.qat = qat
+        self.calibration = calibration
+        self.calib_total = calib_total
+        self._pm = None
+        self.quantization = None
+
+    def quantized_graph(self):
+        if self._pm is None:
+            if self.qat is not None:
+                from slfm.quantize.quantized import load_quantized
+
+                self._pm, qmodel, ck = load_quantized(self.qat)
+                if qmodel.config.to_dict() != self.model.config.to_dict():
+                    raise SlfmError(f"{self.qat} was made for a different model config than {self.checkpoint}")
+                self.quantization = f"{ck['quantizer']['mode']}-{'+'.join(ck['quantizer']['backends'])}"
+            else:
+                from slfm.quantize.calibrate import bundled_photo_batches, ptq
+
+                batches = self.calibration if self.calibration is not None else bundled_photo_batches(self.model)
+                self._pm = ptq(self.model, batches, total=self.calib_total)
+                self.quantization = "ptq-xnnpack+litert"
+        return self._pm
+
+    def meta(self, fmt: str, precision: str, **kw) -> ArtifactMeta:
+        return ArtifactMeta.from_model_config(
+            self.model.config,
+            fmt,
+            precision,
+            source_checkpoint=str(self.checkpoint),
+            source_sha256=self.sha,
+            **kw,
+        )
+
+
+def _tflite(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
+    from slfm.convert import tflite
+    from slfm.convert.meta import embed_tflite
+
+    x = example(src.model.config)
+    quant = None
+    if precision == "int8":
+        from slfm.quantize.quantized import deploy_module
+
+        module = deploy_module(src.quantized_graph(), fold_quantize=False)
+        data = tflite.to_tflite(module, x, quantized=True, nhwc=nhwc)
+        quant = src.quantization
+    else:
+        data = tflite.to_tflite(fp32_module(src.model), x, nhwc=nhwc)
+        if precision == "fp16":
+            data = tflite.fp16_weights(data)
+            quant = "weights-fp16"
+    path = out / artifact_name("tflite", src.model.config.image_size, precision, quant, nhwc)
+    tflite.write(path, data)
+    meta = src.meta("tflite", precision, layout="NHWC" if nhwc else "NCHW", quantization=quant)
+    _fill_tflite_io(path, meta)
+    tflite.write(path, embed_tflite(data, meta))
+    write_sidecar(path, meta)
+    return path
+
+
+def _fill_tflite_io(path: Path, meta: ArtifactMeta) -> None:
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    d = it.get_input_details()[0]
+    meta.input_dtype = np.dtype(d["dtype"]).name
+    if d["dtype"] != np.float32:
+        meta.input_quant = [float(d["quantization"][0]), int(d["quantization"][1])]
+    outs = sorted(it.get_output_details(), key=lambda o: o["name"])
+    for name, o in zip(meta.outputs, outs, strict=True):
+        if o["dtype"] != np.float32:
+            meta.output_quant[name] = [float(o["quantization"][0]), int(o["quantization"][1])]
+    meta.extra["tflite_ops"] = sorted({op["op_name"] for op in it._get_ops_details()})
+
+
+def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
+    from slfm.convert.executorch import to_pte
+    from slfm.convert.meta import pte_constant_methods
+
+    if nhwc:
+        raise SlfmError("--nhwc is a TFLite option; ExecuTorch takes NCHW input (XNNPACK converts internally)")
+    if precision == "fp16":
+        raise SlfmError("ExecuTorch fp16 is not supported by slfm yet: use --precision fp32 or int8")
+    x = example(src.model.config)
+    quant = None
+    if precision == "int8":
+        from slfm.quantize.quantized import deploy_module
+
+        module = deploy_module(src.quantized_graph(), fold_quantize=True)
+        quant = src.quantization
+    else:
+        module = fp32_module(src.model)
+    meta = src.meta("executorch", precision, quantization=quant)
+    data, left = to_pte(module, x, pte_constant_methods(meta))
+    path = out / artifact_name("executorch", src.model.config.image_size, precision, quant, False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    meta.extra["outside_delegate"] = left  # sidecar only (known after lowering)
+    write_sidecar(path, meta)
+    if left:
+        tqdm.write(f"note: {path.name}: ops outside the XNNPACK delegate: {left}")
+    return path
+
+
+def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: bool = True) -> Path:
+    import shutil
+
+    from slfm.convert.coreml import to_coreml
+
+    if nhwc:
+        raise SlfmError("--nhwc is a TFLite option; the Core ML model takes an image (or NCHW tensor)")
+    x = example(src.model.config)
+    quant = "weights-int8" if precision == "int8" else None
+    module, quantized = fp32_module(src.model), False
+    if precision == "int8" and src.qat is not None:
+        from slfm.quantize.quantized import deploy_module
+
+        module, quantized = deploy_module(src.quantized_graph(), fold_quantize=True), True
+        quant = src.quantization + "-w8a8"
+    meta = src.meta("coreml", precision, quantization=quant)
+    meta.extra["coreml_input"] = "image" if image_input else "tensor"
+    ml = to_coreml(module, x, meta, precision, image_input=image_input, quantized=quantized)
+    path = out / artifact_name("coreml", src.model.config.image_size, precision, quant, False)
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ml.save(str(path))
+    write_sidecar(path, meta)
+    return path
+
+
+CONVERTERS = {"tflite": _tflite, "executorch": _executorch, "coreml": _coreml}
+
+
+def convert(
+    checkpoint: Path,
+    targets: list[str],
+    precision: str,
+    out: Path,
+    qat: Path | None = None,
+    nhwc: bool = False,
+    calibration=None,
+    calib_total: int | None = None,
+) -> list[Path]:
+    src = Source(checkpoint, qat, calibration, calib_total)
+    paths = []
+    for fmt in tqdm(targets, desc="convert", leave=False):
+        paths.append(CONVERTERS[fmt](src, precision, nhwc, Path(out)))
+    return paths

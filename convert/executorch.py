@@ -1,0 +1,50 @@
+"""PyTorch -> .pte: ``torch.export`` -> ``to_edge_transform_and_lower(XnnpackPartitioner)`` -> ``to_executorch``.
+
+With the export forms (:mod:`slfm.convert.forms`) the whole SL-FMDet graph lands in one XNNPACK delegate,
+fp32 and int8 (measured with executorch 1.5.1). :func:`outside_delegate` reports any op that does not, and
+the converter records the list in the artifact metadata.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import torch
+
+from slfm.convert.failures import conversion_error
+from slfm.convert.toolchain import require
+
+_PLUMBING = ("executorch_call_delegate", "getitem")
+
+
+def outside_delegate(edge_program) -> dict[str, int]:
+    """Ops of a lowered program that run on ExecuTorch's portable kernels instead of XNNPACK."""
+    gm = edge_program.exported_program().graph_module
+    left = Counter()
+    for n in gm.graph.nodes:
+        if n.op != "call_function":
+            continue
+        name = getattr(n.target, "__name__", str(n.target))
+        if any(p in name for p in _PLUMBING):
+            continue
+        left[str(n.target).split(":")[0].replace("<EdgeOpOverload: ", "").strip(">")] += 1
+    return dict(left)
+
+
+def to_pte(module: torch.nn.Module, example: torch.Tensor, constant_methods: dict | None = None):
+    """Returns (program bytes, ops outside the delegate)."""
+    require("executorch")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    try:
+        ep = torch.export.export(module.eval(), (example,))
+    except Exception as e:
+        raise conversion_error("executorch", "running torch.export", e) from e
+    try:
+        edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()], constant_methods=constant_methods)
+        left = outside_delegate(edge)
+        prog = edge.to_executorch()
+    except Exception as e:
+        raise conversion_error("executorch", "lowering to XNNPACK", e) from e
+    return prog.buffer, left

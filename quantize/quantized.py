@@ -1,0 +1,173 @@
+"""Quantized models as plain-data checkpoints, rebuilt deterministically.
+
+A quantized checkpoint (``slfm qat`` / ``slfm ptq``) holds, loadable with ``weights_only=True``:
+
+- ``model_config`` and ``state_dict``: the fp32-equivalent SL-FMDet weights (QAT-trained values, loadable into
+  :class:`slfm.model.SLFMDet`; the heatmap head is kept from the source checkpoint);
+- ``quant_state``: the state dict of the prepared PT2E graph (weights, BatchNorm statistics and every
+  observer / fake-quantizer's scale, zero point and range), keyed by graph attribute names;
+- ``quantizer``: the settings that rebuild that graph: mode (qat/ptq), backends, scheme, export-forms version,
+  torch version.
+
+Rebuilding = SLFMDet(config) + state_dict -> :func:`slfm.quantize.graph.capture` -> ``prepare_*_pt2e`` with
+:func:`slfm.quantize.quantizer.make_quantizer` -> one forward to size the observers -> ``load_state_dict``.
+No pickled code is stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import torch
+
+from slfm.config import ModelConfig
+from slfm.convert.forms import FORMS_VERSION
+from slfm.errors import SlfmError
+from slfm.model import SLFMDet
+from slfm.quantize.graph import DeployOutputs, capture, example_input
+from slfm.quantize.quantizer import BACKENDS, make_quantizer
+
+FORMAT = "slfm-quantized-checkpoint"
+VERSION = 1
+SCHEME = (
+    "int8 W8A8: weights per-channel symmetric [-127, 127], activations per-tensor affine [-128, 127], "
+    "BatchNorm folded, sigmoid/softmax outputs fixed (1/256, -128)"
+)
+
+
+def _pt2e():
+    from slfm.convert.toolchain import require
+
+    require("quantize")
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e
+
+    return prepare_pt2e, prepare_qat_pt2e, convert_pt2e
+
+
+def prepare(model: SLFMDet, qat: bool, backend: str = "xnnpack") -> torch.fx.GraphModule:
+    """The prepared (observed or fake-quantized) graph of ``model``."""
+    prepare_pt2e, prepare_qat_pt2e, _ = _pt2e()
+    gm = capture(model)
+    fn = prepare_qat_pt2e if qat else prepare_pt2e
+    return fn(gm, make_quantizer(qat, backend))
+
+
+def set_mode(pm: torch.fx.GraphModule, train: bool) -> torch.fx.GraphModule:
+    """Switch BatchNorm (the only mode-dependent op) of an exported graph; afterwards ``.eval()`` /
+    ``.train()`` on a wrapper also work (``allow_exported_model_train_eval``)."""
+    from torchao.quantization.pt2e import (
+        allow_exported_model_train_eval,
+        move_exported_model_to_eval,
+        move_exported_model_to_train,
+    )
+
+    pm = move_exported_model_to_train(pm) if train else move_exported_model_to_eval(pm)
+    allow_exported_model_train_eval(pm)
+    return pm
+
+
+def fp32_state(pm: torch.fx.GraphModule, source: SLFMDet) -> dict[str, torch.Tensor]:
+    """The fp32-equivalent SLFMDet state dict: graph weights where the graph has them, the rest from source."""
+    g = pm.state_dict()
+    out = {}
+    for k, v in source.state_dict().items():
+        out[k] = g.get("model." + k, v).detach().clone()
+    return out
+
+
+def save_quantized(
+    path: str | Path, pm: torch.fx.GraphModule, source: SLFMDet, mode: str, backends: list[str], **extra
+) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_config": source.config.to_dict(),
+        "state_dict": fp32_state(pm, source),
+        "quant_state": {k: v.detach().cpu().clone() for k, v in pm.state_dict().items()},
+        "quantizer": {
+            "mode": mode,
+            "backends": list(backends),
+            "scheme": SCHEME,
+            "forms_version": FORMS_VERSION,
+            "torch": str(torch.__version__),
+        },
+        **extra,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_quantized(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SlfmError(f"quantized checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise SlfmError(f"{path} is not a readable quantized checkpoint: {str(e).strip().splitlines()[0]}") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise SlfmError(f"{path} is not an slfm quantized checkpoint (make one with `slfm qat` or `slfm ptq`)")
+    if ckpt.get("version", 0) > VERSION:
+        raise SlfmError(f"{path} has quantized-checkpoint version {ckpt['version']}; this slfm reads up to {VERSION}")
+    q = ckpt["quantizer"]
+    if q.get("forms_version") != FORMS_VERSION:
+        raise SlfmError(f"{path} was made with export forms v{q.get('forms_version')}; this slfm has v{FORMS_VERSION}")
+    return ckpt
+
+
+def load_quantized(path: str | Path) -> tuple[torch.fx.GraphModule, SLFMDet, dict]:
+    """(prepared graph in eval mode with the stored qparams, fp32-equivalent model, checkpoint dict)."""
+    ckpt = read_quantized(path)
+    model = SLFMDet(ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["state_dict"], strict=True)
+    model.eval()
+    q = ckpt["quantizer"]
+    backend = next((b for b in q["backends"] if b in BACKENDS), "xnnpack")
+    pm = prepare(model, q["mode"] == "qat", backend)
+    with torch.no_grad():
+        pm(example_input(model.config, 2))  # sizes per-channel observers before loading their values
+    try:
+        pm.load_state_dict(ckpt["quant_state"], strict=True)
+    except RuntimeError as e:
+        raise SlfmError(
+            f"{path}: stored quantization state does not match the rebuilt graph (made with torch "
+            f"{q.get('torch')}): {str(e).splitlines()[0]}"
+        ) from e
+    set_mode(pm, train=False)
+    _freeze_observers(pm)
+    return pm, model, ckpt
+
+
+def _freeze_observers(pm: torch.fx.GraphModule) -> None:
+    """Stop QAT fake-quantizers updating their ranges: a loaded model is evaluated, never re-calibrated."""
+    from torchao.quantization.pt2e.fake_quantize import FakeQuantizeBase
+
+    for mod in pm.modules():
+        if isinstance(mod, FakeQuantizeBase):
+            mod.disable_observer()
+
+
+def deploy_module(pm: torch.fx.GraphModule, fold_quantize: bool) -> torch.nn.Module:
+    """The integer graph with the artifact outputs ``(loc, scores)``, for export.
+
+    ``fold_quantize=True`` (ExecuTorch, Core ML) stores int8 weights; litert-torch needs ``False`` (it
+    matches ``quantize -> dequantize`` on float weights; folded int8 constants fail with
+    ``'stablehlo.uniform_dequantize' op operand #0 must be ... quantized values``).
+    """
+    _, _, convert_pt2e = _pt2e()
+    qm = convert_pt2e(copy.deepcopy(pm), fold_quantize=fold_quantize)
+    qm = set_mode(qm, train=False)
+    return DeployOutputs(qm).eval()
+
+
+def fake_quant_module(pm: torch.fx.GraphModule) -> torch.nn.Module:
+    """The quantized model simulated in PyTorch (quantize/dequantize ops around float kernels), outputs
+    ``(loc, scores)``: the reference the int8 artifacts are checked against. (A PTQ-prepared graph only
+    observes, so the reference is always the converted graph, not the prepared one.)"""
+    return deploy_module(pm, fold_quantize=True)

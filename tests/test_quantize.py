@@ -1,0 +1,83 @@
+"""Quantizer annotations, quantized checkpoints (plain data, rebuilt deterministically), QAT steps, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("torchao", reason="needs the executorch extra: pip install 'slfm[executorch]'")
+
+
+def test_every_float_op_is_quantized(ptq_graph):
+    """After convert_pt2e every compute op sits between dequantize and quantize (no float islands)."""
+    from slfm.quantize.quantized import deploy_module
+
+    gm = deploy_module(ptq_graph, fold_quantize=True).net
+    q = "quantized_decomposed"
+    for n in gm.graph.nodes:
+        if n.op != "call_function" or q in str(n.target):
+            continue
+        users = [u for u in n.users if "getitem" not in str(u.target)]
+        if n.meta.get("val") is None or not isinstance(n.meta["val"], torch.Tensor):
+            continue
+        assert all(q in str(u.target) for u in users) or not users, f"{n.target} output stays float"
+
+
+def test_sigmoid_and_softmax_have_fixed_qparams(ptq_graph):
+    from slfm.quantize.quantized import deploy_module
+
+    gm = deploy_module(ptq_graph, fold_quantize=True).net
+    seen = 0
+    for n in gm.graph.nodes:
+        if str(n.target) in ("aten.sigmoid.default", "aten.softmax.int"):
+            (q,) = n.users
+            assert q.args[1] == pytest.approx(1 / 256) and q.args[2] == -128
+            seen += 1
+    assert seen == 7  # 6 CBAM gates + the class softmax
+
+
+def test_quantized_checkpoint_is_plain_data_and_rebuilds(ptq_checkpoint, ptq_graph, real_inputs):
+    from slfm.convert.runtimes import TorchRunner
+    from slfm.quantize.quantized import fake_quant_module, load_quantized
+
+    ck = torch.load(ptq_checkpoint, weights_only=True)  # data, never code
+    assert ck["quantizer"]["mode"] == "ptq" and "state_dict" in ck
+    pm, model, _ = load_quantized(ptq_checkpoint)
+    a, b = TorchRunner(fake_quant_module(pm)), TorchRunner(fake_quant_module(ptq_graph))
+    x = real_inputs[0]
+    assert np.array_equal(a(x)[0], b(x)[0]) and np.array_equal(a(x)[1], b(x)[1])
+
+
+def test_qat_steps_reduce_loss_and_save(real_checkpoint, moxa_samples, tmp_path):
+    from slfm.checkpoint import load_model
+    from slfm.quantize.qat import QATConfig, qat
+    from slfm.quantize.quantized import load_quantized
+
+    model, _ = load_model(real_checkpoint)
+    cfg = QATConfig(epochs=2, batch_size=4, lr=1e-4, calib=8, workers=0, limit=8)
+    path = qat(model, moxa_samples, cfg, ["xnnpack", "litert"], tmp_path / "qat.pt")
+    ck = torch.load(path, weights_only=True)
+    assert [h["epoch"] for h in ck["history"]] == [1, 2]
+    assert all(np.isfinite(h["loss"]) for h in ck["history"])
+    pm, _, _ = load_quantized(path)
+    assert ck["quantizer"]["mode"] == "qat"
+
+
+def test_missing_toolchain_error_names_the_extra(monkeypatch):
+    import sys
+
+    from slfm.convert.toolchain import require
+    from slfm.errors import SlfmError
+
+    monkeypatch.setitem(sys.modules, "coremltools", None)  # import now raises ImportError
+    with pytest.raises(SlfmError, match=r"pip install 'slfm\[coreml\]'"):
+        require("coreml")
+
+
+def test_conversion_error_names_the_op():
+    from slfm.convert.failures import conversion_error
+
+    err = ValueError("error: 'tfl.transpose' op quantization parameters violate")
+    e = conversion_error("tflite", "converting", err)
+    assert "tfl.transpose" in str(e) and "slfm[tflite]" in str(e) and "\n" not in str(e)

@@ -24,10 +24,12 @@ LAZY_COMMANDS = {
     "parity": "slfm.device_tests.cli:parity",
     "deploy": "slfm.deploy_cli:deploy",
     "pipeline": "slfm.pipeline:pipeline",
+    "release": "slfm.release:release",
 }
 LAZY_BENCH = {
     "artifacts": "slfm.convert.bench:artifacts",
     "peer": "slfm.peer:peer",
+    "ablation": "slfm.ablation:ablation",
 }
 
 

@@ -1,0 +1,167 @@
+"""``slfm release``: ship a trained checkpoint inside the package with its model card.
+
+Copies the checkpoint without optimizer state to ``slfm/models/<name>_<size>.pt`` (under 2 MB), evaluates it
+on the given test set in the device mode (letterbox at the training size) and the reference mode (short side
+840), writes ``slfm/models/<name>_<size>.json`` (the card's data, with the commands that produced each number)
+and regenerates ``slfm/models/MODEL_CARD.md`` from every such JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import click
+
+from slfm.checkpoint import BUNDLED, MODELS_DIR, export_for_release, file_sha256, load_model, read_checkpoint
+from slfm.errors import SlfmError
+
+MAX_BYTES = 2_000_000
+
+
+def training_summary(checkpoint: Path) -> dict:
+    """Epochs, wall time and throughput from the ``log.csv`` beside a training checkpoint (when present)."""
+    log = Path(checkpoint).parent / "log.csv"
+    if not log.is_file():
+        return {}
+    with open(log) as f:
+        rows = list(csv.DictReader(f))
+    seconds = sum(float(r["train_seconds"] or 0) for r in rows)
+    return {
+        "epochs_logged": len(rows),
+        "train_seconds": round(seconds, 1),
+        "val_map50_per_epoch": [float(r["map50"]) if r["map50"] else None for r in rows],
+    }
+
+
+def card_markdown(cards: list[dict]) -> str:
+    lines = [
+        "# Bundled SL-FMDet weights",
+        "",
+        "Made by `slfm release`; every number below comes from the command shown beside it. "
+        "Regenerate with the same commands.",
+        "",
+    ]
+    for c in cards:
+        t = c["train_config"]
+        tr = c.get("training", {})
+        m = c["machine"]
+        lines += [
+            f"## `{c['file']}` ({c['size_bytes'] / 1e6:.2f} MB)",
+            "",
+            f"- Data: {t['dataset']} `{t['split']}` split"
+            + (f" (first {t['limit']} images)" if t.get("limit") else "")
+            + f", validated on `{c['metrics'][0]['split']}` during training",
+            f"- Input {c['model_config']['image_size']}x{c['model_config']['image_size']}; attention "
+            f"{c['model_config']['attention']}, heatmap task {c['model_config']['heatmap']}",
+            f"- Training: {c['epoch']} epochs of {t['epochs']} planned, init `{t['init']}`, {t['optimizer']} "
+            f"lr {t['lr']} ({t['schedule']}), batch {t['batch_size']}, augmentation {t['augment']}, "
+            f"class-balanced loss {t.get('class_balance', False)}",
+            f"- Training time: {tr.get('train_seconds', 'n/a')} s of training steps on {m['processor']} "
+            f"({m['cpu_count']} CPUs, shared with other work), Python {m['python']}, torch {m['torch']}",
+            f"- Source checkpoint sha256 `{c['source_sha256'][:16]}...`",
+            "",
+            "| test set | mode | images | AP50 face | AP50 mask | mAP@0.5 | mAP@[.5:.95] | command |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in c["metrics"]:
+            lines.append(
+                f"| {r['dataset']} {r['split']} | {r['mode']} {r['input_size']} | {r['images']} | "
+                f"{r['ap50'].get('face', 0):.3f} | {r['ap50'].get('mask', 0):.3f} | {r['map50']:.3f} | "
+                f"{r['map50_95']:.3f} | `{r['command']}` |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+ABLATION_REPORT = Path(__file__).resolve().parents[1] / "reports" / "ablation.json"
+
+
+def ablation_markdown(report: dict) -> str:
+    lines = [
+        "## Ablations (Moxa3K, one budget)",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Budget: {report['budget']}",
+        "",
+        "| attention (RCAM) | heatmap task | AP50 face | AP50 mask | mAP@0.5 | mAP@[.5:.95] |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report["runs"]:
+        lines.append(
+            f"| {r['attention']} | {r['heatmap']} | {r['ap50'].get('face', 0):.3f} | "
+            f"{r['ap50'].get('mask', 0):.3f} | {r['map50']:.3f} | {r['map50_95']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) -> Path:
+    cards = [json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))]
+    text = card_markdown(cards)
+    if ablation.is_file():
+        text += "\n" + ablation_markdown(json.loads(ablation.read_text()))
+    out = models_dir / "MODEL_CARD.md"
+    out.write_text(text)
+    return out
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="bundle name, e.g. aizoo or moxa3k")
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="test dataset root")
+@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), required=True)
+@click.option("--split", required=True, help="test split (moxa3k: test; aizoo: val)")
+@click.option("--limit", type=int, default=None)
+@click.option("--models-dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
+def release(checkpoint, name, data, kind, split, limit, models_dir):
+    """Bundle CHECKPOINT as slfm/models/<name>_<size>.pt, evaluate it, and update MODEL_CARD.md."""
+    from slfm.evaluate import evaluate_samples, machine, summary
+    from slfm.postprocess import EVAL
+    from slfm.predictor import Predictor
+    from slfm.voc import load_dataset
+
+    src = read_checkpoint(checkpoint)
+    size = src["model_config"]["image_size"]
+    dst = Path(models_dir) / f"{name}_{size}.pt"
+    export_for_release(checkpoint, dst)
+    if dst.stat().st_size > MAX_BYTES:
+        raise SlfmError(f"{dst} is {dst.stat().st_size} bytes: over the {MAX_BYTES}-byte budget for bundled weights")
+    model, ckpt = load_model(dst)
+    samples = load_dataset(data, kind, split, limit=limit)
+    metrics = []
+    for mode, insize in (("letterbox", size), ("reference", 840)):
+        result = summary(evaluate_samples(Predictor(model, model.config, mode, insize, EVAL), samples, desc=mode))
+        ref = name if BUNDLED.get(name) == dst.name and Path(models_dir) == MODELS_DIR else str(dst)
+        cmd = f"slfm eval {ref} --data {data} --dataset {kind} --split {split}"
+        cmd += f" --mode {mode}" + (f" --size {insize}" if mode == "reference" else "")
+        cmd += f" --limit {limit}" if limit else ""
+        metrics.append(
+            {
+                "dataset": kind,
+                "split": split,
+                "mode": mode,
+                "input_size": insize,
+                "command": cmd,
+                **{k: result[k] for k in ("images", "ap50", "map50", "map50_95")},
+            }
+        )
+        click.echo(f"{mode} {insize}: mAP@0.5 {result['map50']:.4f} {result['ap50']}")
+    card = {
+        "file": dst.name,
+        "size_bytes": dst.stat().st_size,
+        "sha256": file_sha256(dst),
+        "source_sha256": ckpt["source_sha256"],
+        "epoch": ckpt.get("epoch"),
+        "model_config": ckpt["model_config"],
+        "train_config": ckpt["train_config"],
+        "training": training_summary(checkpoint),
+        "machine": machine(),
+        "released": time.strftime("%Y-%m-%d %H:%M"),
+        "release_command": f"slfm release {checkpoint} --name {name} --data {data} --dataset {kind} "
+        f"--split {split}" + (f" --limit {limit}" if limit else ""),
+        "metrics": metrics,
+    }
+    dst.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
+    click.echo(f"bundled {dst} ({dst.stat().st_size / 1e6:.2f} MB); card: {write_card(Path(models_dir))}")

@@ -133,7 +133,7 @@ def load_quantized(path: str | Path) -> tuple[torch.fx.GraphModule, SLFMDet, dic
     with torch.no_grad():
         pm(example_input(model.config, 2))  # sizes per-channel observers before loading their values
     try:
-        pm.load_state_dict(ckpt["quant_state"], strict=True)
+        pm.load_state_dict(_with_versions(ckpt["quant_state"], pm), strict=True)
     except RuntimeError as e:
         raise SlfmError(
             f"{path}: stored quantization state does not match the rebuilt graph (made with torch "
@@ -142,6 +142,22 @@ def load_quantized(path: str | Path) -> tuple[torch.fx.GraphModule, SLFMDet, dic
     set_mode(pm, train=False)
     _freeze_observers(pm)
     return pm, model, ckpt
+
+
+def _with_versions(state: dict, pm: torch.fx.GraphModule) -> dict:
+    """``state`` with the module versions of the rebuilt graph attached as ``_metadata``.
+
+    ``torch.save`` of a plain dict drops the ``_metadata`` that ``state_dict()`` carries; without it every
+    observer believes the state is version 1 and replaces its stored ``eps`` (2**-12 in XNNPACK's config) with
+    float32's eps, so near-zero weight channels got different scales and a reloaded PTQ graph drifted about
+    one quantization step from the one that was saved. The rebuilt graph has the same module classes, so its
+    versions are the right ones.
+    """
+    from collections import OrderedDict
+
+    out = OrderedDict(state)
+    out._metadata = pm.state_dict()._metadata  # type: ignore[attr-defined]
+    return out
 
 
 def _freeze_observers(pm: torch.fx.GraphModule) -> None:

@@ -42,14 +42,37 @@ def test_bench_peer_reports_both_detectors(aizoo_sample, tmp_path):
 
     need(PEER)
     art = tmp_path / "art"
-    r = CliRunner().invoke(main, ["convert", str(bundled_checkpoint("moxa3k")), "--to", "tflite", "--precision",
-                                  "fp32", "--out", str(art)], catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        ["convert", str(bundled_checkpoint("moxa3k")), "--to", "tflite", "--precision", "fp32", "--out", str(art)],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     tflite = next(art.glob("*.tflite"))
     out = tmp_path / "peer"
-    r = CliRunner().invoke(main, ["bench", "peer", str(tflite), "--peer", str(PEER), "--data", str(aizoo_sample.parent),
-                                  "--dataset", "aizoo", "--split", "val-sample", "--limit", "8", "--runs", "5",
-                                  "--out", str(out)], catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "peer",
+            str(tflite),
+            "--peer",
+            str(PEER),
+            "--data",
+            str(aizoo_sample.parent),
+            "--dataset",
+            "aizoo",
+            "--split",
+            "val-sample",
+            "--limit",
+            "8",
+            "--runs",
+            "5",
+            "--out",
+            str(out),
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(out.with_suffix(".json").read_text())
     assert set(report["detectors"]) == {"slfm", "aizoo-peer"} and report["images"] == 8
@@ -59,6 +82,7 @@ def test_bench_peer_reports_both_detectors(aizoo_sample, tmp_path):
 
 
 def test_bench_peer_missing_peer_is_a_clear_error(tmp_path):
-    r = CliRunner().invoke(main, ["bench", "peer", "x.tflite", "--peer", str(tmp_path / "nope.tflite"),
-                                  "--data", str(tmp_path)])
+    r = CliRunner().invoke(
+        main, ["bench", "peer", "x.tflite", "--peer", str(tmp_path / "nope.tflite"), "--data", str(tmp_path)]
+    )
     assert r.exit_code == 1 and "peer model not found" in r.output and "nope.tflite" in r.output

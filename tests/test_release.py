@@ -23,9 +23,26 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
     src = bundled_checkpoint("moxa3k")
     models = tmp_path / "models"
     models.mkdir()
-    r = CliRunner().invoke(main, ["release", str(src), "--name", "demo", "--data", str(moxa), "--dataset", "moxa3k",
-                                  "--split", "test", "--limit", "6", "--models-dir", str(models)],
-                           catch_exceptions=False)
+    r = CliRunner().invoke(
+        main,
+        [
+            "release",
+            str(src),
+            "--name",
+            "demo",
+            "--data",
+            str(moxa),
+            "--dataset",
+            "moxa3k",
+            "--split",
+            "test",
+            "--limit",
+            "6",
+            "--models-dir",
+            str(models),
+        ],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     card = json.loads((models / "demo_320.json").read_text())
     assert card["size_bytes"] < 2_000_000 and "train_state" not in read_checkpoint(models / "demo_320.pt")
@@ -36,4 +53,4 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
     letterbox = next(m for m in card["metrics"] if m["mode"] == "letterbox")
     r = CliRunner().invoke(main, letterbox["command"].split()[1:], catch_exceptions=False)
     assert r.exit_code == 0
-    assert json.loads(r.output[r.output.index("{"):])["map50"] == pytest.approx(letterbox["map50"])
+    assert json.loads(r.output[r.output.index("{") :])["map50"] == pytest.approx(letterbox["map50"])

@@ -16,8 +16,12 @@ $(INSTALL_STAMP): pyproject.toml
 install: $(INSTALL_STAMP)
 
 # The main job: bundled weights -> QAT -> every artifact -> parity -> one report (runs/pipeline).
+# With the labelled Moxa3K beside the repo it runs QAT and reports mAP; without it, fp32 artifacts and
+# parity on real photos that scikit-image ships.
+DATA ?= $(wildcard ../shared/data/moxa3k)
+PIPELINE_ARGS ?= $(if $(DATA),--data $(DATA) --dataset moxa3k --qat-limit 512,)
 main: install
-	$(VENV)/bin/slfm pipeline --out runs/pipeline
+	$(VENV)/bin/slfm pipeline --out runs/pipeline $(PIPELINE_ARGS)
 
 # Toolchains for the device and demo-app suites: emulated Raspberry Pi (root), kotlinc, Swift (root).
 toolchains:

@@ -36,6 +36,13 @@ def training_summary(checkpoint: Path) -> dict:
     }
 
 
+def _val_split(train_config: dict) -> str:
+    from slfm.train import DEFAULT_VAL_SPLIT
+
+    v = train_config.get("val_split")
+    return DEFAULT_VAL_SPLIT.get(train_config["dataset"], "val") if v is None else (v or "none")
+
+
 def card_markdown(cards: list[dict]) -> str:
     lines = [
         "# Bundled SL-FMDet weights",
@@ -53,7 +60,8 @@ def card_markdown(cards: list[dict]) -> str:
             "",
             f"- Data: {t['dataset']} `{t['split']}` split"
             + (f" (first {t['limit']} images)" if t.get("limit") else "")
-            + f", validated on `{c['metrics'][0]['split']}` during training",
+            + f"; best epoch chosen on `{_val_split(t)}`"
+            + (" (the test split: Moxa3K has no separate validation split)" if _val_split(t) == "test" else ""),
             f"- Input {c['model_config']['image_size']}x{c['model_config']['image_size']}; attention "
             f"{c['model_config']['attention']}, heatmap task {c['model_config']['heatmap']}",
             f"- Training: {c['epoch']} epochs of {t['epochs']} planned, init `{t['init']}`, {t['optimizer']} "

@@ -135,11 +135,12 @@ def plan(
         if not checkpoint.is_file():
             raise SlfmError(f"checkpoint not found: {checkpoint}")
     art = out / "artifacts"
+    to = [arg for fmt in formats for arg in ("--to", fmt)]
     steps.append(
         Step(
             "convert-fp32",
-            ["convert", str(checkpoint), "--to", "all", "--precision", "fp32", "--out", str(art)],
-            [art / "fp32.done"],
+            ["convert", str(checkpoint), *to, "--precision", "fp32", "--out", str(art)],
+            [art / f"fp32-{fmt}.done" for fmt in formats],  # convert writes one marker per format made
             [checkpoint],
         )
     )

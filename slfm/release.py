@@ -70,6 +70,7 @@ def card_markdown(cards: list[dict]) -> str:
             f"- Training time: {tr.get('train_seconds', 'n/a')} s of training steps on {m['processor']} "
             f"({m['cpu_count']} CPUs, shared with other work), Python {m['python']}, torch {m['torch']}",
             f"- Source checkpoint sha256 `{c['source_sha256'][:16]}...`",
+            *([f"- Note: {c['note']}"] if c.get("note") else []),
             "",
             "| test set | mode | images | AP50 face | AP50 mask | mAP@0.5 | mAP@[.5:.95] | command |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -123,7 +124,8 @@ def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) 
 @click.option("--split", required=True, help="test split (moxa3k: test; aizoo: val)")
 @click.option("--limit", type=int, default=None)
 @click.option("--models-dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
-def release(checkpoint, name, data, kind, split, limit, models_dir):
+@click.option("--note", default="", help="free text for the card, e.g. how the init checkpoint was trained")
+def release(checkpoint, name, data, kind, split, limit, models_dir, note):
     """Bundle CHECKPOINT as slfm/models/<name>_<size>.pt, evaluate it, and update MODEL_CARD.md."""
     from slfm.evaluate import evaluate_samples, machine, summary
     from slfm.postprocess import EVAL
@@ -170,6 +172,7 @@ def release(checkpoint, name, data, kind, split, limit, models_dir):
         "release_command": f"slfm release {checkpoint} --name {name} --data {data} --dataset {kind} "
         f"--split {split}" + (f" --limit {limit}" if limit else ""),
         "metrics": metrics,
+        "note": note,
     }
     dst.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
     click.echo(f"bundled {dst} ({dst.stat().st_size / 1e6:.2f} MB); card: {write_card(Path(models_dir))}")

@@ -39,17 +39,27 @@ def example(config: ModelConfig) -> torch.Tensor:
 
 
 class Source:
-    """The fp32 model and, for int8, the quantized graph (from a QAT/PTQ checkpoint or calibrated here)."""
+    """The fp32 model and, for int8, the quantized graph: from a QAT/PTQ checkpoint (``qat``), or calibrated
+    here on ``calibration`` batches (described by ``calib_desc``), or else on scikit-image's real photos."""
 
-    def __init__(self, checkpoint: Path, qat: Path | None = None, calibration=None, calib_total: int | None = None):
+    def __init__(
+        self,
+        checkpoint: Path,
+        qat: Path | None = None,
+        calibration=None,
+        calib_total: int | None = None,
+        calib_desc: str | None = None,
+    ):
         self.checkpoint = Path(checkpoint)
         self.model, _ = load_model(checkpoint)
         self.sha = file_sha256(checkpoint)
         self.qat = qat
         self.calibration = calibration
         self.calib_total = calib_total
+        self.calib_desc = calib_desc
         self._pm = None
         self.quantization = None
+        self.quant_extra: dict = {}
 
     def quantized_graph(self):
         if self._pm is None:
@@ -60,16 +70,22 @@ class Source:
                 if qmodel.config.to_dict() != self.model.config.to_dict():
                     raise SlfmError(f"{self.qat} was made for a different model config than {self.checkpoint}")
                 self.quantization = f"{ck['quantizer']['mode']}-{'+'.join(ck['quantizer']['backends'])}"
+                self.quant_extra = {"quantized_checkpoint": str(self.qat), "quantized_sha256": file_sha256(self.qat)}
             else:
-                from slfm.quantize.calibrate import bundled_photo_batches, ptq
+                from slfm.quantize.calibrate import photo_batches, photo_names, ptq
 
-                batches = self.calibration if self.calibration is not None else bundled_photo_batches(self.model)
+                if self.calibration is None:
+                    batches, self.quantization = photo_batches(self.model), "ptq-photos"
+                    self.quant_extra = {"calibration": "scikit-image photos: " + ", ".join(photo_names())}
+                else:
+                    batches, self.quantization = self.calibration, "ptq-data"
+                    self.quant_extra = {"calibration": self.calib_desc or "caller-supplied batches"}
                 self._pm = ptq(self.model, batches, total=self.calib_total)
-                self.quantization = "ptq-xnnpack+litert"
         return self._pm
 
-    def meta(self, fmt: str, precision: str, **kw) -> ArtifactMeta:
-        return ArtifactMeta.from_model_config(
+    def meta(self, fmt: str, precision: str, from_graph: bool = False, **kw) -> ArtifactMeta:
+        """The artifact contract; ``from_graph``: made from :meth:`quantized_graph` (records its provenance)."""
+        meta = ArtifactMeta.from_model_config(
             self.model.config,
             fmt,
             precision,
@@ -77,6 +93,9 @@ class Source:
             source_sha256=self.sha,
             **kw,
         )
+        if from_graph:
+            meta.extra.update(self.quant_extra)
+        return meta
 
 
 def _tflite(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
@@ -98,7 +117,7 @@ def _tflite(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
             quant = "weights-fp16"
     path = out / artifact_name("tflite", src.model.config.image_size, precision, quant, nhwc)
     tflite.write(path, data)
-    meta = src.meta("tflite", precision, layout="NHWC" if nhwc else "NCHW", quantization=quant)
+    meta = src.meta("tflite", precision, precision == "int8", layout="NHWC" if nhwc else "NCHW", quantization=quant)
     _fill_tflite_io(path, meta)
     tflite.write(path, embed_tflite(data, meta))
     write_sidecar(path, meta)
@@ -138,7 +157,7 @@ def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
         quant = src.quantization
     else:
         module = fp32_module(src.model)
-    meta = src.meta("executorch", precision, quantization=quant)
+    meta = src.meta("executorch", precision, precision == "int8", quantization=quant)
     data, left = to_pte(module, x, pte_constant_methods(meta))
     path = out / artifact_name("executorch", src.model.config.image_size, precision, quant, False)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +184,7 @@ def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: boo
 
         module, quantized = deploy_module(src.quantized_graph(), fold_quantize=True), True
         quant = src.quantization + "-w8a8"
-    meta = src.meta("coreml", precision, quantization=quant)
+    meta = src.meta("coreml", precision, quantized, quantization=quant)
     meta.extra["coreml_input"] = "image" if image_input else "tensor"
     ml = to_coreml(module, x, meta, precision, image_input=image_input, quantized=quantized)
     path = out / artifact_name("coreml", src.model.config.image_size, precision, quant, False)
@@ -180,6 +199,15 @@ def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: boo
 CONVERTERS = {"tflite": _tflite, "executorch": _executorch, "coreml": _coreml}
 
 
+def supports(fmt: str, precision: str, nhwc: bool = False) -> str | None:
+    """Why ``fmt`` cannot be made at ``precision`` (None when it can)."""
+    if nhwc and fmt != "tflite":
+        return "--nhwc is a TFLite option"
+    if fmt == "executorch" and precision == "fp16":
+        return "ExecuTorch fp16 is not supported by slfm yet (use fp32 or int8)"
+    return None
+
+
 def convert(
     checkpoint: Path,
     targets: list[str],
@@ -189,8 +217,9 @@ def convert(
     nhwc: bool = False,
     calibration=None,
     calib_total: int | None = None,
+    calib_desc: str | None = None,
 ) -> list[Path]:
-    src = Source(checkpoint, qat, calibration, calib_total)
+    src = Source(checkpoint, qat, calibration, calib_total, calib_desc)
     paths = []
     for fmt in tqdm(targets, desc="convert", leave=False):
         paths.append(CONVERTERS[fmt](src, precision, nhwc, Path(out)))

@@ -1,18 +1,51 @@
-"""``slfm convert``: fp32/fp16/int8 artifacts for TFLite, Core ML and ExecuTorch, each with its contract."""
+"""``slfm convert``: fp32/fp16/int8 artifacts for TFLite, Core ML and ExecuTorch, each with its contract.
+
+Besides the artifacts (+ ``<artifact>.json`` sidecars), each run writes one marker per format it made,
+``OUT/<precision>-<fmt>.done`` (e.g. ``fp32-tflite.done``, ``int8-executorch.done``): JSON naming the command,
+the checkpoint and the artifact, written after every conversion of the run succeeded, so its presence means
+that format's artifact at that precision is complete whatever ``--to`` combination made it (``slfm pipeline``
+checks these).
+"""
 
 from __future__ import annotations
 
+import json
+import shlex
+import sys
+import time
 from pathlib import Path
 
 import click
 
 from slfm.cli import _class_map
 
+TO_CHOICES = ["tflite", "coreml", "executorch", "all"]
+
+
+def targets_of(to: tuple[str, ...], precision: str, nhwc: bool) -> tuple[list[str], list[str]]:
+    """(formats to make, notes on formats of ``all`` skipped because they cannot take these options)."""
+    from slfm.convert.api import TARGETS, supports
+
+    if "all" in to:
+        made = [f for f in TARGETS if supports(f, precision, nhwc) is None]
+        return made, [f"{f}: {supports(f, precision, nhwc)}" for f in TARGETS if f not in made]
+    return [f for f in TARGETS if f in to], []  # each once, in a fixed order
+
+
+def marker_path(out: Path, precision: str, fmt: str) -> Path:
+    return Path(out) / f"{precision}-{fmt}.done"
+
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint", required=False, default=None)
 @click.option(
-    "--to", "to", type=click.Choice(["tflite", "coreml", "executorch", "all"]), default="all", show_default=True
+    "--to",
+    "to",
+    type=click.Choice(TO_CHOICES),
+    multiple=True,
+    default=["all"],
+    show_default=True,
+    help="format(s); repeat for several (--to tflite --to executorch)",
 )
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
 @click.option(
@@ -23,20 +56,37 @@ from slfm.cli import _class_map
 )
 @click.option("--nhwc", is_flag=True, help="TFLite: channels-last input [1, S, S, 3]")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True)
-@click.option("--data", type=click.Path(path_type=Path), default=None, help="PTQ calibration dataset root")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PTQ calibration dataset root (default: scikit-image's real photos)",
+)
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
 @click.option("--split", default="train", show_default=True)
 @click.option("--class-map", default=None)
 @click.option("--calib", type=int, default=128, show_default=True, help="PTQ calibration images")
 def convert(checkpoint, to, precision, qat, nhwc, out, data, kind, split, class_map, calib):
-    """Convert an fp32 CHECKPOINT to on-device artifacts (+ <artifact>.json contracts) in OUT."""
-    from slfm.convert.api import TARGETS
+    """Convert an fp32 CHECKPOINT (a path, or 'aizoo' / 'moxa3k'; default: the bundled weights for --dataset)
+    to on-device artifacts (+ <artifact>.json contracts) in OUT."""
+    from slfm.checkpoint import resolve_checkpoint
     from slfm.convert.api import convert as run
+    from slfm.errors import SlfmError
 
-    calibration, total = None, None
-    if precision == "int8" and qat is None and to != "coreml":
+    checkpoint = resolve_checkpoint(checkpoint, kind)
+    targets, skipped = targets_of(to, precision, nhwc)
+    if not targets:
+        raise SlfmError(f"nothing to convert: {'; '.join(skipped)}")
+    for note in skipped:
+        click.echo(f"note: skipping {note}", err=True)
+    calibration, total, desc = None, None, None
+    if precision == "int8" and qat is None and set(targets) & {"tflite", "executorch"}:
         if data is None:
-            click.echo("warning: int8 without --qat or --data: calibrating on scikit-image's sample photos", err=True)
+            click.echo(
+                "note: int8 without --qat or --data: PTQ calibrated on scikit-image's real photos "
+                "(quantization 'ptq-photos'); pass --data for a representative calibration set",
+                err=True,
+            )
         else:
             from slfm.checkpoint import load_model
             from slfm.quantize.calibrate import calibration_batches
@@ -46,8 +96,21 @@ def convert(checkpoint, to, precision, qat, nhwc, out, data, kind, split, class_
             samples = load_dataset(data, kind, split, _class_map(class_map))
             calibration = calibration_batches(samples, model, calib)
             total = -(-min(calib, len(samples)) // 8)
-    targets = list(TARGETS) if to == "all" else [to]
-    if nhwc and to == "all":
-        targets = ["tflite"]
-    for p in run(checkpoint, targets, precision, out, qat, nhwc, calibration, total):
+            desc = f"{kind} {split} ({data}): {min(calib, len(samples))} images spread over {len(samples)}"
+    t0 = time.perf_counter()
+    paths = run(checkpoint, targets, precision, out, qat, nhwc, calibration, total, desc)
+    for p in paths:
         click.echo(str(p))
+    for fmt, path in zip(targets, paths, strict=True):
+        info = {
+            "command": "slfm " + shlex.join(sys.argv[1:]),
+            "checkpoint": str(checkpoint),
+            "format": fmt,
+            "precision": precision,
+            "qat": str(qat) if qat else None,
+            "artifact": str(path),
+            "skipped": skipped,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        marker_path(out, precision, fmt).write_text(json.dumps(info, indent=1) + "\n")

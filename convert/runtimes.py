@@ -9,30 +9,23 @@ Stable API (the parity harness builds on it)::
 ``runner(x)`` always takes the NCHW float input and returns float32 ``loc`` [A, 4] and ``scores`` [A, C]:
 NHWC transposition and int8 (de)quantization with each tensor's own (scale, zero_point) happen inside.
 ``load_runner(path, runtime="tflite-runtime")`` runs a .tflite in tflite-runtime 2.14 (what a Raspberry Pi
-has) through :mod:`slfm.convert.tflrt`.
+has): its numpy<2 venv is :mod:`slfm.device_tests.tflrt_env`, run through the parity harness's subprocess
+runner. For boxes in image pixels, give any runner to :class:`slfm.predictor.Predictor` as its model.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from slfm.artifact import ArtifactMeta, read_sidecar
+from slfm.device_tests.pi_runner.backend import dequantize, quantize
 from slfm.errors import SlfmError
-from slfm.predictor import Predictor
 
 RUNTIMES = ("auto", "litert", "tflite-runtime", "executorch", "coreml")
-
-
-def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
 class Runner:
@@ -43,12 +36,16 @@ class Runner:
     def __init__(self, meta: ArtifactMeta | None) -> None:
         self.meta = meta
 
-    def _check(self, x: np.ndarray) -> np.ndarray:
+    def _validate(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         if self.meta is not None:
             s = self.meta.image_size
             if x.shape != (1, 3, s, s):
                 raise SlfmError(f"{self.name}: expected input [1, 3, {s}, {s}] (NCHW float32), got {list(x.shape)}")
+        return x
+
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        x = self._validate(x)
         if self.meta is not None and self.meta.layout == "NHWC":
             x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         return x
@@ -92,6 +89,27 @@ class TFLiteRunner(Runner):
         return res[0], res[1]
 
 
+_ET_POOL_FIXED = False  # whether an ExecuTorch method (holding the threadpool) was loaded in this process
+
+
+def _et_threads(threads: int) -> int:
+    """Size ExecuTorch's threadpool, which its XNNPACK delegate uses instead of torch's (one thread per core by
+    default). Resizing the pool after a method was loaded hangs now and then (executorch 1.5.1, measured: the
+    loaded XNNPACK runtime keeps the old pool), so it is resized only before the first load; afterwards the
+    process keeps its pool and a warning says so.
+    Returns the thread count ExecuTorch will use."""
+    from executorch.extension.pybindings import portable_lib as pl
+
+    have = pl._threadpool_get_thread_count()
+    if have == threads:
+        return threads
+    if not _ET_POOL_FIXED:
+        pl._unsafe_reset_threadpool(threads)
+        return threads
+    warnings.warn(f"ExecuTorch already runs on {have} threads in this process; {threads} requested", stacklevel=3)
+    return have
+
+
 class ExecuTorchRunner(Runner):
     name = "executorch"
 
@@ -103,21 +121,41 @@ class ExecuTorchRunner(Runner):
         import torch
         from executorch.runtime import Runtime
 
+        global _ET_POOL_FIXED
         self.torch = torch
-        self.threads = threads
+        self.threads = _et_threads(threads)
         self.program = Runtime.get().load_program(path)
-        self.method = self.program.load_method("forward")
+        self.method = self.program.load_method("forward")  # the XNNPACK delegate keeps the pool from here on
+        _ET_POOL_FIXED = True
 
     def __call__(self, x):
         x = self._check(x)
-        torch = self.torch
-        prev = torch.get_num_threads()
-        torch.set_num_threads(self.threads)  # XNNPACK's threadpool follows the process-wide setting
-        try:
-            loc, scores = self.method.execute([torch.from_numpy(x)])
-        finally:
-            torch.set_num_threads(prev)
+        loc, scores = self.method.execute([self.torch.from_numpy(x)])
         return loc[0].numpy().astype(np.float32), scores[0].numpy().astype(np.float32)
+
+
+class TFLiteRuntimeRunner(Runner):
+    """A .tflite in tflite-runtime 2.14 (a Raspberry Pi's interpreter), which needs numpy<2 and so runs in its
+    own venv (:mod:`slfm.device_tests.tflrt_env`) through the parity harness's
+    :class:`~slfm.device_tests.runners.SubprocessRunner`: one subprocess per call (for checks, not for speed)."""
+
+    name = "tflite-runtime"
+
+    def __init__(self, path: Path, meta: ArtifactMeta, threads: int = 1, venv: Path | None = None) -> None:
+        super().__init__(meta)
+        from slfm.device_tests import tflrt_env
+        from slfm.device_tests.runners import SubprocessRunner
+
+        if not tflrt_env.is_ready(venv):
+            raise SlfmError(
+                f"tflite-runtime 2.14 venv not ready ({tflrt_env.venv_python(venv)}): "
+                "create it with python -m slfm.device_tests.tflrt_env"
+            )
+        self.sub = SubprocessRunner(Path(path), meta, tflrt_env.venv_python(venv), threads)
+
+    def __call__(self, x):
+        res = self.sub.run(self._validate(x), runs=0, warmup=0)  # the shipped runner handles NHWC and int8
+        return res.loc[0], res.scores[0]
 
 
 class CoreMLRunner(Runner):
@@ -183,29 +221,9 @@ def load_runner(path: str | Path, threads: int = 1, runtime: str = "auto") -> Ru
     if kind == "litert":
         return TFLiteRunner(path, meta, threads)
     if kind == "tflite-runtime":
-        from slfm.convert.tflrt import TFLiteRuntimeRunner
-
         return TFLiteRuntimeRunner(path, meta, threads)
     if kind == "executorch":
         return ExecuTorchRunner(path, meta, threads)
     if kind == "coreml":
         return CoreMLRunner(path, meta, threads)
     raise SlfmError(f"{path}: unknown artifact type {path.suffix!r} (expected .tflite, .pte or .mlpackage)")
-
-
-class RunnerPredictor(Predictor):
-    """:class:`slfm.predictor.Predictor` (letterbox, postprocess, boxes in image pixels) over any runner."""
-
-    def __init__(self, runner: Runner, config, post=None, **kw) -> None:
-        from slfm.postprocess import DEMO
-
-        self.runner = runner
-        super().__init__(_NoModel(), config, post=post or DEMO, **kw)
-
-    def raw(self, x: np.ndarray):
-        return self.runner(x)
-
-
-class _NoModel:
-    def eval(self):
-        return self

@@ -37,27 +37,18 @@ def ptq(model: SLFMDet, batches, backend: str = "xnnpack", total: int | None = N
     return pm
 
 
-SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat", "immunohistochemistry")
+def photo_batches(model: SLFMDet):
+    """Fallback calibration set when no dataset is given: the real photos scikit-image's wheel ships (the
+    parity harness's :func:`slfm.device_tests.inputs.load_images`), letterboxed like every input. A handful
+    of images: enough for a working int8 model; pass ``--data`` for a representative set."""
+    from slfm.device_tests.inputs import load_images, prepare_inputs
+
+    images = load_images([], None)
+    x, _ = prepare_inputs(images, model.config, model.config.image_size)
+    yield torch.from_numpy(x)
 
 
-def bundled_photo_batches(model: SLFMDet):
-    """Fallback calibration set when no dataset is given: the real photos scikit-image's wheel ships (a few
-    images only: fine for a smoke test; pass ``--data`` for a representative set)."""
-    import cv2
+def photo_names() -> list[str]:
+    from slfm.device_tests.inputs import SKIMAGE_PHOTOS
 
-    from slfm.predictor import prepare
-
-    try:
-        from skimage import data as skdata
-    except ImportError as e:
-        from slfm.errors import SlfmError
-
-        raise SlfmError("int8 PTQ needs calibration images: pass --data DIR (or pip install scikit-image)") from e
-    for name in SKIMAGE_PHOTOS:
-        try:
-            img = getattr(skdata, name)()
-        except Exception:
-            continue
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2BGR)
-        x, _ = prepare(img, model.config)
-        yield torch.from_numpy(x)
+    return [f"skimage.data.{n}" for n in SKIMAGE_PHOTOS]

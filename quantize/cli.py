@@ -18,9 +18,10 @@ def _backends(choice: str) -> list[str]:
 
 def _val_fn(data, kind, split, class_map, limit, config):
     """``evaluate(pm) -> {"map50": ...}`` on the validation split with the fake-quantized graph."""
-    from slfm.convert.runtimes import RunnerPredictor, TorchRunner
+    from slfm.convert.runtimes import TorchRunner
     from slfm.evaluate import evaluate_samples
     from slfm.postprocess import EVAL
+    from slfm.predictor import Predictor
     from slfm.quantize.quantized import fake_quant_module
     from slfm.train import DEFAULT_VAL_SPLIT
     from slfm.voc import load_dataset
@@ -28,7 +29,7 @@ def _val_fn(data, kind, split, class_map, limit, config):
     samples = load_dataset(data, kind, split or DEFAULT_VAL_SPLIT[kind], _class_map(class_map), limit)
 
     def run(pm):
-        pred = RunnerPredictor(TorchRunner(fake_quant_module(pm)), config, post=EVAL)
+        pred = Predictor(TorchRunner(fake_quant_module(pm)), config, post=EVAL)
         r = evaluate_samples(pred, samples, desc="val (int8 sim)")
         return {"val_map50": r["map50"], "val_ap50": r["ap50"]}
 
@@ -49,6 +50,7 @@ def _val_fn(data, kind, split, class_map, limit, config):
 @click.option("--limit", type=int, default=None, help="train on the first N images")
 @click.option("--val-split", default=None, help="evaluate the int8 simulation after each epoch ('' for none)")
 @click.option("--val-limit", type=int, default=None)
+@click.option("--freeze-bn", is_flag=True, help="BatchNorm on its running statistics throughout (small budgets)")
 def qat(
     checkpoint,
     data,
@@ -66,6 +68,7 @@ def qat(
     limit,
     val_split,
     val_limit,
+    freeze_bn,
 ):
     """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT -> OUT/qat.pt."""
     import torch
@@ -82,7 +85,9 @@ def qat(
     evaluate = None
     if val_split != "":
         evaluate = _val_fn(data, kind, val_split, class_map, val_limit, model.config)
-    cfg = QATConfig(epochs=epochs, batch_size=batch_size, lr=lr, calib=calib, workers=workers, limit=limit)
+    cfg = QATConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, calib=calib, workers=workers, limit=limit, freeze_bn=freeze_bn
+    )
     path = run(
         model,
         samples,

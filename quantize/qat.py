@@ -34,6 +34,7 @@ class QATConfig:
     seed: int = 0
     limit: int | None = None
     freeze_last_epoch: bool = True
+    freeze_bn: bool = False  # BatchNorm on its running statistics throughout (small fine-tuning budgets)
 
 
 def _freeze(pm: torch.fx.GraphModule) -> None:
@@ -80,7 +81,7 @@ def qat(
             _freeze(pm)
             set_mode(pm, train=False)  # BatchNorm uses (and keeps) its running statistics
         else:
-            set_mode(pm, train=True)
+            set_mode(pm, train=not cfg.freeze_bn)
         total, n = 0.0, 0
         bar = tqdm(loader, desc=f"qat {epoch + 1}/{cfg.epochs}", leave=False)
         for x, loc_t, conf_t, _heat in bar:
@@ -91,7 +92,7 @@ def qat(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += float(loss.detach())
             n += 1
             bar.set_postfix(loss=f"{total / n:.3f}")
         set_mode(pm, train=False)

@@ -77,6 +77,10 @@ def fp32_state(pm: torch.fx.GraphModule, source: SLFMDet) -> dict[str, torch.Ten
     return out
 
 
+def _clone(state: dict) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
 def save_quantized(
     path: str | Path, pm: torch.fx.GraphModule, source: SLFMDet, mode: str, backends: list[str], **extra
 ) -> Path:
@@ -86,8 +90,9 @@ def save_quantized(
         "format": FORMAT,
         "version": VERSION,
         "model_config": source.config.to_dict(),
-        "state_dict": fp32_state(pm, source),
-        "quant_state": {k: v.detach().cpu().clone() for k, v in pm.state_dict().items()},
+        # PTQ leaves the weights alone (its graph has BatchNorm folded into the convolutions: not SLFMDet's keys)
+        "state_dict": fp32_state(pm, source) if mode == "qat" else _clone(source.state_dict()),
+        "quant_state": _clone(pm.state_dict()),
         "quantizer": {
             "mode": mode,
             "backends": list(backends),

@@ -158,6 +158,10 @@ def plan(
             str(qat_epochs),
             "--out",
             str(qat_out),
+            # the settings measured best here (reports/artifacts.md): a small lr with BatchNorm frozen
+            "--lr",
+            "1e-5",
+            "--freeze-bn",
         ]
         if qat_limit:
             args += ["--limit", str(qat_limit)]

@@ -1,48 +1,34 @@
-"""Fixtures for the converter and quantization tests: a real-weights checkpoint (RetinaFace init, 320),
-real Moxa3K images, and the artifacts built once per session. Import with ``from _fixtures_convert import *``."""
+"""Fixtures for the converter and quantization tests: the bundled trained checkpoint (Moxa3K, 320), real
+Moxa3K test images, and the artifacts built once per session. ``tests/conftest.py`` imports them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-MOXA = SHARED / "data" / "moxa3k"
-RETINAFACE = SHARED / "weights" / "retinaface_mobilenet0.25_Final.pth"
 SIZE = 320
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"needs {path} (real images / weights in ../shared beside the repo)")
+@pytest.fixture(scope="session")
+def real_checkpoint() -> Path:
+    """The bundled trained SL-FMDet (Moxa3K, 320): real weights that detect faces and masks. It will be
+    replaced by better weights, so tests compare artifacts with PyTorch and never with fixed outputs."""
+    from slfm.checkpoint import bundled_checkpoint, load_model
+
+    path = bundled_checkpoint("moxa3k")
+    assert load_model(path)[0].config.image_size == SIZE
     return path
 
 
 @pytest.fixture(scope="session")
-def real_checkpoint(tmp_path_factory) -> Path:
-    """An slfm checkpoint at 320 initialised from the real RetinaFace weights (realistic activations)."""
-    from slfm.checkpoint import save_checkpoint
-    from slfm.config import ModelConfig
-    from slfm.model import SLFMDet
-    from slfm.weights import load_retinaface
-
-    torch.manual_seed(0)
-    cfg = ModelConfig(image_size=SIZE)
-    model = SLFMDet(cfg)
-    load_retinaface(model, _need(RETINAFACE))
-    path = tmp_path_factory.mktemp("ckpt") / "retina320.pt"
-    save_checkpoint(path, model, cfg)
-    return path
-
-
-@pytest.fixture(scope="session")
-def moxa_samples():
+def moxa_samples(moxa):
     from slfm.voc import load_dataset
 
-    return load_dataset(_need(MOXA), "moxa3k", "test", limit=40)
+    return load_dataset(moxa, "moxa3k", "test", limit=40)
 
 
 @pytest.fixture(scope="session")
@@ -75,17 +61,32 @@ def ptq_checkpoint(ptq_graph, real_checkpoint, tmp_path_factory) -> Path:
     return save_quantized(tmp_path_factory.mktemp("ptq") / "ptq.pt", ptq_graph, model, "ptq", ["xnnpack", "litert"])
 
 
+def run_convert(*args: str) -> dict[str, dict]:
+    """``slfm convert ARGS`` through the real CLI; returns {format: its ``<precision>-<format>.done`` marker}."""
+    from click.testing import CliRunner
+
+    from slfm.cli import main
+
+    out = Path(args[args.index("--out") + 1])
+    precision = args[args.index("--precision") + 1]
+    res = CliRunner().invoke(main, ["convert", *args], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return {p.name.split("-", 1)[1][:-5]: json.loads(p.read_text()) for p in out.glob(f"{precision}-*.done")}
+
+
 @pytest.fixture(scope="session")
 def artifacts(real_checkpoint, ptq_checkpoint, tmp_path_factory) -> dict[str, Path]:
-    """fp32 and int8 (from the PTQ checkpoint) TFLite and ExecuTorch artifacts, built once."""
-    from slfm.convert.api import convert
-
+    """fp32 and int8 (from the PTQ checkpoint) TFLite and ExecuTorch artifacts, built once by ``slfm convert``
+    with the default checkpoint (the bundled Moxa3K weights) and several ``--to``."""
     out = tmp_path_factory.mktemp("artifacts")
     paths = {}
-    for precision, qat in (("fp32", None), ("int8", ptq_checkpoint)):
-        tfl, pte = convert(real_checkpoint, ["tflite", "executorch"], precision, out, qat=qat)
-        paths[f"tflite-{precision}"] = tfl
-        paths[f"executorch-{precision}"] = pte
+    for precision, extra in (("fp32", []), ("int8", ["--qat", str(ptq_checkpoint)])):
+        done = run_convert("--to", "tflite", "--to", "executorch", "--precision", precision, "--out", str(out), *extra)
+        assert sorted(done) == ["executorch", "tflite"]  # one marker per format made
+        for fmt, suffix in (("tflite", ".tflite"), ("executorch", ".pte")):
+            assert done[fmt]["checkpoint"] == str(real_checkpoint) and done[fmt]["precision"] == precision
+            paths[f"{fmt}-{precision}"] = Path(done[fmt]["artifact"])
+            assert paths[f"{fmt}-{precision}"].suffix == suffix
     return paths
 
 

@@ -12,8 +12,7 @@ from slfm.pipeline import Step, run_steps, up_to_date
 def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
     pytest.importorskip("litert_torch")
     out = tmp_path / "run"
-    args = ["pipeline", "--checkpoint", "moxa3k", "--formats", "tflite", "--parity-limit", "2",
-            "--out", str(out)]
+    args = ["pipeline", "--checkpoint", "moxa3k", "--formats", "tflite", "--parity-limit", "2", "--out", str(out)]
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert r.exit_code == 0, r.output
     state = json.loads((out / "steps.json").read_text())

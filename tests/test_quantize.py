@@ -15,13 +15,21 @@ def test_every_float_op_is_quantized(ptq_graph):
 
     gm = deploy_module(ptq_graph, fold_quantize=True).net
     q = "quantized_decomposed"
+    fused = ("aten.relu", "aten.hardtanh")  # conv -> relu is one int8 kernel: the relu output is quantized
+
+    def quantized(node) -> bool:
+        users = [u for u in node.users if "getitem" not in str(u.target)]
+        return all(q in str(u.target) or (str(u.target).startswith(fused) and quantized(u)) for u in users)
+
+    checked = 0
     for n in gm.graph.nodes:
-        if n.op != "call_function" or q in str(n.target):
+        if n.op != "call_function" or q in str(n.target) or not isinstance(n.meta.get("val"), torch.Tensor):
             continue
-        users = [u for u in n.users if "getitem" not in str(u.target)]
-        if n.meta.get("val") is None or not isinstance(n.meta["val"], torch.Tensor):
+        if not n.users or "getitem" in str(n.target):
             continue
-        assert all(q in str(u.target) for u in users) or not users, f"{n.target} output stays float"
+        assert quantized(n), f"{n.target} output stays float"
+        checked += 1
+    assert checked > 100  # every conv, gate, pooling and head op was looked at
 
 
 def test_sigmoid_and_softmax_have_fixed_qparams(ptq_graph):
@@ -37,31 +45,42 @@ def test_sigmoid_and_softmax_have_fixed_qparams(ptq_graph):
     assert seen == 7  # 6 CBAM gates + the class softmax
 
 
-def test_quantized_checkpoint_is_plain_data_and_rebuilds(ptq_checkpoint, ptq_graph, real_inputs):
+def test_quantized_checkpoint_is_plain_data_and_rebuilds(ptq_checkpoint, ptq_graph, real_checkpoint, real_inputs):
+    from slfm.checkpoint import load_model
     from slfm.convert.runtimes import TorchRunner
     from slfm.quantize.quantized import fake_quant_module, load_quantized
 
     ck = torch.load(ptq_checkpoint, weights_only=True)  # data, never code
-    assert ck["quantizer"]["mode"] == "ptq" and "state_dict" in ck
+    assert ck["quantizer"]["mode"] == "ptq"
+    source = load_model(real_checkpoint)[0].state_dict()  # PTQ does not change the fp32 weights
+    assert ck["state_dict"].keys() == source.keys()
+    assert all(torch.equal(v, source[k]) for k, v in ck["state_dict"].items())
     pm, model, _ = load_quantized(ptq_checkpoint)
     a, b = TorchRunner(fake_quant_module(pm)), TorchRunner(fake_quant_module(ptq_graph))
     x = real_inputs[0]
     assert np.array_equal(a(x)[0], b(x)[0]) and np.array_equal(a(x)[1], b(x)[1])
 
 
-def test_qat_steps_reduce_loss_and_save(real_checkpoint, moxa_samples, tmp_path):
+def test_qat_trains_saves_and_reloads(real_checkpoint, moxa_samples, real_inputs, tmp_path):
     from slfm.checkpoint import load_model
+    from slfm.convert.runtimes import TorchRunner
     from slfm.quantize.qat import QATConfig, qat
-    from slfm.quantize.quantized import load_quantized
+    from slfm.quantize.quantized import fake_quant_module, load_quantized
 
     model, _ = load_model(real_checkpoint)
     cfg = QATConfig(epochs=2, batch_size=4, lr=1e-4, calib=8, workers=0, limit=8)
     path = qat(model, moxa_samples, cfg, ["xnnpack", "litert"], tmp_path / "qat.pt")
     ck = torch.load(path, weights_only=True)
+    assert ck["quantizer"]["mode"] == "qat"
     assert [h["epoch"] for h in ck["history"]] == [1, 2]
     assert all(np.isfinite(h["loss"]) for h in ck["history"])
-    pm, _, _ = load_quantized(path)
-    assert ck["quantizer"]["mode"] == "qat"
+    src = model.state_dict()
+    changed = [k for k, v in ck["state_dict"].items() if v.is_floating_point() and not torch.equal(v, src[k])]
+    assert changed, "QAT did not update any weight"
+    pm, qmodel, _ = load_quantized(path)
+    assert not any(torch.equal(qmodel.state_dict()[k], src[k]) for k in changed[:5])  # trained weights reload
+    loc, scores = TorchRunner(fake_quant_module(pm))(real_inputs[0])
+    assert loc.shape == (4200, 4) and np.allclose(scores.sum(1), 1, atol=0.05)
 
 
 def test_missing_toolchain_error_names_the_extra(monkeypatch):

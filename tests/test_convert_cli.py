@@ -1,0 +1,64 @@
+"""``slfm convert`` options and ``slfm bench artifacts`` report logic (no conversion: fast)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slfm.convert.cli import marker_path, targets_of
+
+
+def test_to_accepts_several_formats_and_all():
+    assert targets_of(("executorch", "tflite", "tflite"), "fp32", False) == (["tflite", "executorch"], [])
+    assert targets_of(("all",), "fp32", False) == (["tflite", "coreml", "executorch"], [])
+    made, skipped = targets_of(("all",), "fp16", False)
+    assert made == ["tflite", "coreml"] and skipped and skipped[0].startswith("executorch")
+    assert targets_of(("all",), "fp32", True)[0] == ["tflite"]  # --nhwc is TFLite only
+
+
+def test_marker_names_match_what_the_pipeline_expects(tmp_path):
+    from slfm.pipeline import plan
+
+    fmts = ["tflite", "coreml", "executorch"]
+    steps = {s.name: s for s in plan(tmp_path, None, Path("data"), "moxa3k", 0, 1, None, fmts, ["local"], 3, 1)}
+    art = tmp_path / "artifacts"
+    assert set(steps["convert-fp32"].outputs) == {marker_path(art, "fp32", f) for f in fmts}
+    for fmt in ("tflite", "executorch"):
+        assert steps[f"convert-int8-{fmt}"].outputs == [marker_path(art, "int8", fmt)]
+
+
+def test_checkpoint_argument_is_optional():
+    from click.testing import CliRunner
+
+    from slfm.cli import main
+
+    res = CliRunner().invoke(main, ["convert", "--help"])
+    assert res.exit_code == 0 and "[CHECKPOINT]" in res.output and "--to" in res.output
+
+
+def _row(model, p50_1, p50_2, map50):
+    fmt = model.split()[0]
+    lat = {"1": {"p50": p50_1}, "2": {"p50": p50_2}}
+    return {"model": model, "format": fmt, "precision": "x", "quantization": None, "latency_ms": lat, "map50": map50}
+
+
+def test_bench_targets_pass_and_fail():
+    from slfm.convert.bench import targets
+
+    rows = [
+        _row("tflite fp32", 10, 6, 0.50),
+        _row("tflite int8 PTQ", 5, 3, 0.48),
+        _row("tflite int8 QAT", 5, 3, 0.495),
+        _row("executorch fp32", 12, 7, 0.50),
+        _row("executorch int8 PTQ", 6, 4, 0.48),
+        _row("executorch int8 QAT", 8, 5, 0.47),
+    ]
+    got = {t["target"]: t["passed"] for t in targets(rows)}
+    assert got["tflite int8-QAT mAP within 1 point of tflite fp32"] is True
+    assert got["executorch int8-QAT mAP within 1 point of executorch fp32"] is False  # 3 points down
+    assert got["TFLite int8 (QAT) >= 1.5x faster than TFLite fp32, 1 thread"] is True
+    assert got["ExecuTorch fp32 within 1.25x of TFLite fp32, 1 thread(s)"] is True
+    assert got["ExecuTorch int8 QAT within 1.25x of TFLite int8 QAT, 1 thread(s)"] is False  # 1.6x
+    with pytest.raises(KeyError):
+        targets(rows[:2])  # a missing artifact is an error, not a silent pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def parity(
         tflite_runtime=not no_tflite_runtime,
         tflite_runtime_venv=tflite_runtime_venv,
         fake_quant=fake_quant,
-        command="slfm " + " ".join(sys.argv[1:]) if sys.argv and "slfm" in Path(sys.argv[0]).name else "slfm parity",
+        command="slfm " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["parity"] else "slfm parity",
     )
     rep = run_parity(opts)
     click.echo(markdown(rep))

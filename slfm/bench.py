@@ -101,7 +101,8 @@ def speed_markdown(report: dict) -> str:
         "",
         f"Command: `{report['command']}`  ",
         f"Date: {report['date']}  ",
-        f"Machine: {m['platform']}, Python {m['python']}, torch {m['torch']}",
+        f"Machine: {m['platform']}, Python {m['python']}, torch {m['torch']}; 1-min load average at the "
+        f"start {m.get('load_average_1min', 'n/a')} (other jobs on the 2 CPUs inflate these numbers)",
         "",
         "## Training throughput (real Moxa3K images, full step)",
         "",

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from slfm.checkpoint import read_tagged
 from slfm.config import ModelConfig
 from slfm.convert.forms import FORMS_VERSION
 from slfm.errors import SlfmError
@@ -109,17 +110,7 @@ def save_quantized(
 
 
 def read_quantized(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise SlfmError(f"quantized checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise SlfmError(f"{path} is not a readable quantized checkpoint: {str(e).strip().splitlines()[0]}") from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise SlfmError(f"{path} is not an slfm quantized checkpoint (make one with `slfm qat` or `slfm ptq`)")
-    if ckpt.get("version", 0) > VERSION:
-        raise SlfmError(f"{path} has quantized-checkpoint version {ckpt['version']}; this slfm reads up to {VERSION}")
+    ckpt = read_tagged(path, FORMAT, VERSION, "slfm quantized checkpoint", "make one with `slfm qat` or `slfm ptq`")
     q = ckpt["quantizer"]
     if q.get("forms_version") != FORMS_VERSION:
         raise SlfmError(f"{path} was made with export forms v{q.get('forms_version')}; this slfm has v{FORMS_VERSION}")

@@ -39,24 +39,25 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: ModelConfi
     os.replace(tmp, path)
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_tagged(path: str | Path, fmt: str, version: int, what: str, hint: str) -> dict:
+    """Load a data-only file (``weights_only=True``) whose dict carries ``format == fmt``; clear errors otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise SlfmError(f"checkpoint not found: {path}")
+        raise SlfmError(f"{what} not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SlfmError(
-            f"{path} is not a readable slfm checkpoint (corrupt, truncated or holding code): {first}"
-        ) from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise SlfmError(
-            f"{path} is not an slfm checkpoint (no '{FORMAT}' format tag); for pretrained backbones use --init"
-        )
-    if ckpt.get("version", 0) > VERSION:
-        raise SlfmError(f"{path} has checkpoint version {ckpt['version']}; this slfm reads up to {VERSION}")
+        raise SlfmError(f"{path} is not a readable {what} (corrupt, truncated or holding code): {first}") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
+        raise SlfmError(f"{path} is not an {what} (no '{fmt}' format tag); {hint}")
+    if ckpt.get("version", 0) > version:
+        raise SlfmError(f"{path} has {what} version {ckpt['version']}; this slfm reads up to {version}")
     return ckpt
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    return read_tagged(path, FORMAT, VERSION, "slfm checkpoint", "for pretrained backbones use --init")
 
 
 def load_model(path: str | Path) -> tuple[SLFMDet, dict]:

@@ -133,7 +133,7 @@ def _class_map(spec):
 @click.option("--threads", type=int, default=0, help="torch threads (0: default)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=int, default=None, help="use only the first N training images")
-@click.option("--val-limit", type=int, default=None, help="validate on the first N images")
+@click.option("--val-limit", type=int, default=None, help="validate on N images spread over the split")
 @click.option("--val-every", type=int, default=1, show_default=True)
 @click.option(
     "--resume",

@@ -64,7 +64,7 @@ class TrainConfig:
     augment: bool = True
     class_balance: bool = False  # weight face/mask cross-entropy by inverse frequency (not in the paper)
     limit: int | None = None  # use only the first N training images
-    val_limit: int | None = None
+    val_limit: int | None = None  # validate on this many images spread evenly over the split
     val_every: int = 1
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))
 
@@ -192,7 +192,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
 
     samples = load_dataset(cfg.data, cfg.dataset, cfg.split, cfg.class_map, cfg.limit)
     val_split = DEFAULT_VAL_SPLIT.get(cfg.dataset, "val") if cfg.val_split is None else cfg.val_split
-    val_samples = load_dataset(cfg.data, cfg.dataset, val_split, cfg.class_map, cfg.val_limit) if val_split else []
+    val_samples = load_dataset(cfg.data, cfg.dataset, val_split, cfg.class_map) if val_split else []
+    if cfg.val_limit and len(val_samples) > cfg.val_limit:
+        # spread over the split: file order groups sources (AIZOO lists its face-only images first)
+        step = len(val_samples) / cfg.val_limit
+        val_samples = [val_samples[int(i * step)] for i in range(cfg.val_limit)]
 
     model = SLFMDet(model_cfg)
     if ckpt is not None:

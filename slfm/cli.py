@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -82,7 +83,7 @@ def main() -> None:
     warnings.showwarning = _show_warning
 
 
-def _dataset_options(f):
+def _dataset_options(f, data_required: bool = True):
     f = click.option(
         "--class-map",
         default=None,
@@ -97,7 +98,7 @@ def _dataset_options(f):
         show_default=True,
         help="dataset layout",
     )(f)
-    f = click.option("--data", type=click.Path(path_type=Path), required=True, help="dataset root folder")(f)
+    f = click.option("--data", type=click.Path(path_type=Path), required=data_required, help="dataset root folder")(f)
     return f
 
 
@@ -108,9 +109,11 @@ def _class_map(spec):
 
 
 @main.command()
-@_dataset_options
+@functools.partial(_dataset_options, data_required=False)
 @click.option("--val-split", default=None, help="validation split ('' for none) [default: test / val]")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"), show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="[default: runs/train; on --resume: its folder]"
+)
 @click.option("--image-size", type=int, default=320, show_default=True, help="training input (paper: 640)")
 @click.option("--epochs", type=int, default=None, help="[default: 100; on --resume: the run's own]")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="per process")
@@ -174,8 +177,11 @@ def train(
     from slfm.train import TrainConfig
     from slfm.train import train as run
 
+    if data is None and resume is None:
+        raise click.UsageError("Missing option '--data' (needed unless --resume continues a run)")
+    out = out or (Path(resume).parent if resume else Path("runs/train"))
     cfg = TrainConfig(
-        data=str(data),
+        data=str(data) if data else "",
         dataset=kind,
         split=split or "train",
         val_split=val_split,

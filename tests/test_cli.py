@@ -132,3 +132,14 @@ def test_corrupt_and_foreign_checkpoints(tmp_path, retinaface_weights):
 def test_bad_option_is_reported_by_click():
     r = CliRunner().invoke(main, ["train", "--data", ".", "--optimizer", "rmsprop"])
     assert r.exit_code == 2 and "rmsprop" in r.output
+
+
+def test_resume_needs_only_the_checkpoint(trained, tmp_path):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(trained.parent, run_dir)
+    r = run("train", "--resume", run_dir / "last.pt", "--epochs", "2", "--workers", "0")
+    assert r.exit_code == 0, r.output
+    with open(run_dir / "log.csv") as f:
+        assert [line.split(",")[0] for line in f.read().splitlines()[1:]] == ["1", "2"]
+    r = CliRunner().invoke(main, ["train", "--init", "none"])
+    assert r.exit_code == 2 and "--data" in r.output

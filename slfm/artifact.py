@@ -69,6 +69,17 @@ class ArtifactMeta:
             **kw,
         )
 
+    def model_config(self) -> ModelConfig:
+        """The pre/post-processing half of the model config (input, anchors, classes) this artifact was made with."""
+        return ModelConfig(
+            image_size=self.image_size,
+            mean_bgr=tuple(self.mean_bgr),
+            classes=tuple(self.classes),
+            min_sizes=tuple(tuple(m) for m in self.min_sizes),
+            steps=tuple(self.steps),
+            variances=tuple(self.variances),
+        )
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 

@@ -88,7 +88,6 @@ class PeerDetector:
 
 def compare(artifact: Path, peer: Path, samples, threads: int, runs: int) -> dict:
     """mAP and model latency of both detectors on the same samples with the same runtime and threads."""
-    from slfm.config import ModelConfig
     from slfm.convert.runtimes import load_runner
     from slfm.evaluate import evaluate_samples, summary
     from slfm.images import read_image
@@ -97,13 +96,7 @@ def compare(artifact: Path, peer: Path, samples, threads: int, runs: int) -> dic
 
     runner = load_runner(artifact, threads=threads)
     meta = runner.meta
-    cfg = ModelConfig(
-        image_size=meta.image_size,
-        mean_bgr=tuple(meta.mean_bgr),
-        min_sizes=tuple(tuple(m) for m in meta.min_sizes),
-        steps=tuple(meta.steps),
-        variances=tuple(meta.variances),
-    )
+    cfg = meta.model_config()
     ours = Predictor(runner, cfg, "letterbox", meta.image_size, EVAL)
     theirs = PeerDetector(peer, threads)
     image = read_image(samples[0].image, quiet=True)

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -82,3 +84,14 @@ def test_wrong_weights_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a pickle")
     with pytest.raises(SlfmError, match="bad.pth"):
         load_imagenet_backbone(SLFMDet(), bad)
+
+
+def test_artifact_contract_round_trips_the_model_config():
+    from slfm.artifact import ArtifactMeta
+
+    cfg = ModelConfig(image_size=480, min_sizes=((10, 20), (40, 80), (160, 320)), mean_bgr=(1.0, 2.0, 3.0))
+    meta = ArtifactMeta.from_dict(json.loads(ArtifactMeta.from_model_config(cfg, "tflite", "fp32").to_json()))
+    back = meta.model_config()
+    assert meta.num_anchors == anchors(480, 480, cfg.min_sizes).shape[0]
+    for field in ("image_size", "min_sizes", "steps", "variances", "classes", "mean_bgr"):
+        assert getattr(back, field) == getattr(cfg, field), field

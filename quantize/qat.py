@@ -27,14 +27,14 @@ from slfm.voc import Sample
 class QATConfig:
     epochs: int = 3
     batch_size: int = 16
-    lr: float = 1e-4
+    lr: float = 1e-5
     weight_decay: float = 0.0
     calib: int = 64  # images observed before training starts
     workers: int = 2
     seed: int = 0
     limit: int | None = None
     freeze_last_epoch: bool = True
-    freeze_bn: bool = False  # BatchNorm on its running statistics throughout (small fine-tuning budgets)
+    freeze_bn: bool = True  # BatchNorm on its running statistics throughout (False: update them, long runs)
 
 
 def _freeze(pm: torch.fx.GraphModule) -> None:

@@ -100,11 +100,21 @@ def resolve_checkpoint(arg: str | Path | None, dataset: str | None = None) -> Pa
     return Path(arg)
 
 
-def export_for_release(src: str | Path, dst: str | Path) -> Path:
-    """A shippable copy of a training checkpoint: weights, configs and metrics, no optimizer state."""
+def export_for_release(src: str | Path, dst: str | Path, image_size: int | None = None) -> Path:
+    """A shippable copy of a training checkpoint: weights, configs and metrics, no optimizer state.
+
+    ``image_size`` sets the default inference input (the network is fully convolutional, so it may differ
+    from the training crops); the training size is kept as ``train_image_size``.
+    """
     ckpt = read_checkpoint(src)
     keep = {k: v for k, v in ckpt.items() if k != "train_state"}
     keep["source_sha256"] = file_sha256(src)
+    keep["model_config"] = dict(keep["model_config"])
+    keep.setdefault("train_image_size", keep["model_config"]["image_size"])
+    if image_size is not None:
+        if image_size < 32 or image_size % 32:
+            raise SlfmError(f"image size {image_size} is not a positive multiple of 32 (the network's largest stride)")
+        keep["model_config"]["image_size"] = image_size
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save(keep, dst)

@@ -1,7 +1,7 @@
 """Golden vectors: the Python pre/post-processing run on a real model and real photos, written as small JSON
 files that the Kotlin (``android_demo/postprocess``) and Swift (``ios_demo/SLFMCore``) ports are tested against.
 
-    python -m slfm.golden --out tests/golden [--checkpoint CKPT (default: bundled moxa3k_320.pt)] [--images DIR]
+    python -m slfm.golden --out tests/golden [--checkpoint CKPT (default: the bundled Moxa3K weights)] [--images DIR]
 
 Floats are written as the shortest decimal that round-trips to the same float32, so every port parses the
 exact float32 inputs Python used. Every expected value is computed from the stored inputs (never from data
@@ -20,6 +20,7 @@ import numpy as np
 
 from slfm.anchors import anchors, feature_sizes
 from slfm.artifact import ArtifactMeta
+from slfm.checkpoint import BUNDLED, MODELS_DIR
 from slfm.codec import decode
 from slfm.config import ModelConfig
 from slfm.nms import batched_nms, cross_class_suppress, iou, nms
@@ -27,7 +28,7 @@ from slfm.postprocess import DEMO, PostprocessConfig, postprocess
 
 SCHEMA = "slfm-golden/1"
 IMAGE_SIZE = 320
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "models" / "moxa3k_320.pt"  # the bundled weights
+DEFAULT_CHECKPOINT = MODELS_DIR / BUNDLED["moxa3k"]  # the bundled weights
 DEFAULT_RETINAFACE = Path("../shared/weights/retinaface_mobilenet0.25_Final.pth")
 DEFAULT_IMAGES = Path("../shared/data/moxa3k/images")
 # Real Moxa3K test photos: faces and masks together, landscape and portrait.

@@ -1,8 +1,9 @@
 """``slfm release``: ship a trained checkpoint inside the package with its model card.
 
-Copies the checkpoint without optimizer state to ``slfm/models/<name>_<size>.pt`` (under 2 MB), evaluates it
-on the given test set in the device mode (letterbox at the training size) and the reference mode (short side
-840), writes ``slfm/models/<name>_<size>.json`` (the card's data, with the commands that produced each number)
+Copies the checkpoint without optimizer state to ``slfm/models/<name>_<size>.pt`` (under 2 MB), where ``<size>``
+is the default inference input (``--image-size``; the training size unless given), evaluates it on the given
+test set in the device mode (letterbox at that size, and at each ``--sweep`` size) and the reference mode (short
+side 840), writes ``slfm/models/<name>_<size>.json`` (the card's data, with the commands that produced each number)
 and regenerates ``slfm/models/MODEL_CARD.md`` from every such JSON.
 """
 
@@ -62,7 +63,7 @@ def card_markdown(cards: list[dict]) -> str:
             + (f" (first {t['limit']} images)" if t.get("limit") else "")
             + f"; best epoch chosen on `{_val_split(t)}`"
             + (" (the test split: Moxa3K has no separate validation split)" if _val_split(t) == "test" else ""),
-            f"- Input {c['model_config']['image_size']}x{c['model_config']['image_size']}; attention "
+            f"- Input {_input_line(c)}; attention "
             f"{c['model_config']['attention']}, heatmap task {c['model_config']['heatmap']}",
             f"- Training: {c['epoch']} epochs of {t['epochs']} planned, init `{t['init']}`, {t['optimizer']} "
             f"lr {t['lr']} ({t['schedule']}), batch {t['batch_size']}, augmentation {t['augment']}, "
@@ -83,6 +84,15 @@ def card_markdown(cards: list[dict]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _input_line(card: dict) -> str:
+    size = card["model_config"]["image_size"]
+    trained = card.get("train_image_size", size)
+    line = f"{size}x{size} letterbox"
+    if trained != size:
+        line += f" (trained on {trained}x{trained} crops; the network is fully convolutional)"
+    return line
 
 
 ABLATION_REPORT = Path(__file__).resolve().parents[1] / "reports" / "ablation.json"
@@ -124,8 +134,10 @@ def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) 
 @click.option("--split", required=True, help="test split (moxa3k: test; aizoo: val)")
 @click.option("--limit", type=int, default=None)
 @click.option("--models-dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
+@click.option("--image-size", type=int, default=None, help="default inference input  [default: the training size]")
+@click.option("--sweep", default="", help="more letterbox sizes to evaluate for the card, e.g. '320,480'")
 @click.option("--note", default="", help="free text for the card, e.g. how the init checkpoint was trained")
-def release(checkpoint, name, data, kind, split, limit, models_dir, note):
+def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, sweep, note):
     """Bundle CHECKPOINT as slfm/models/<name>_<size>.pt, evaluate it, and update MODEL_CARD.md."""
     from slfm.evaluate import evaluate_samples, machine, summary
     from slfm.postprocess import EVAL
@@ -133,19 +145,24 @@ def release(checkpoint, name, data, kind, split, limit, models_dir, note):
     from slfm.voc import load_dataset
 
     src = read_checkpoint(checkpoint)
-    size = src["model_config"]["image_size"]
+    size = image_size or src["model_config"]["image_size"]
+    try:
+        extra = [int(v) for v in sweep.split(",") if v.strip()]
+    except ValueError as e:
+        raise SlfmError(f"--sweep {sweep!r}: give comma-separated sizes, e.g. '320,480'") from e
     dst = Path(models_dir) / f"{name}_{size}.pt"
-    export_for_release(checkpoint, dst)
+    export_for_release(checkpoint, dst, size)
     if dst.stat().st_size > MAX_BYTES:
         raise SlfmError(f"{dst} is {dst.stat().st_size} bytes: over the {MAX_BYTES}-byte budget for bundled weights")
     model, ckpt = load_model(dst)
     samples = load_dataset(data, kind, split, limit=limit)
     metrics = []
-    for mode, insize in (("letterbox", size), ("reference", 840)):
+    runs = [("letterbox", size)] + [("letterbox", v) for v in dict.fromkeys(extra) if v != size] + [("reference", 840)]
+    for mode, insize in runs:
         result = summary(evaluate_samples(Predictor(model, model.config, mode, insize, EVAL), samples, desc=mode))
         ref = name if BUNDLED.get(name) == dst.name and Path(models_dir) == MODELS_DIR else str(dst)
         cmd = f"slfm eval {ref} --data {data} --dataset {kind} --split {split}"
-        cmd += f" --mode {mode}" + (f" --size {insize}" if mode == "reference" else "")
+        cmd += f" --mode {mode}" + (f" --size {insize}" if mode == "reference" or insize != size else "")
         cmd += f" --limit {limit}" if limit else ""
         metrics.append(
             {
@@ -165,12 +182,16 @@ def release(checkpoint, name, data, kind, split, limit, models_dir, note):
         "source_sha256": ckpt["source_sha256"],
         "epoch": ckpt.get("epoch"),
         "model_config": ckpt["model_config"],
+        "train_image_size": ckpt["train_image_size"],
         "train_config": ckpt["train_config"],
         "training": training_summary(checkpoint),
         "machine": machine(),
         "released": time.strftime("%Y-%m-%d %H:%M"),
         "release_command": f"slfm release {checkpoint} --name {name} --data {data} --dataset {kind} "
-        f"--split {split}" + (f" --limit {limit}" if limit else ""),
+        f"--split {split}"
+        + (f" --limit {limit}" if limit else "")
+        + (f" --image-size {image_size}" if image_size else "")
+        + (f" --sweep {sweep}" if sweep else ""),
         "metrics": metrics,
         "note": note,
     }

@@ -1,4 +1,4 @@
-"""Fixtures for the converter and quantization tests: the bundled trained checkpoint (Moxa3K, 320), real
+"""Fixtures for the converter and quantization tests: the bundled trained checkpoint (Moxa3K), real
 Moxa3K test images, and the artifacts built once per session. ``tests/conftest.py`` imports them."""
 
 from __future__ import annotations
@@ -10,12 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-SIZE = 320
+from slfm.checkpoint import bundled_checkpoint, read_checkpoint
+
+# The bundled Moxa3K weights' default input: artifacts are made at this size.
+SIZE = int(read_checkpoint(bundled_checkpoint("moxa3k"))["model_config"]["image_size"])
+NUM_ANCHORS = 42 * (SIZE // 32) ** 2  # 2 anchors per cell at strides 8, 16, 32 (4200 at 320)
 
 
 @pytest.fixture(scope="session")
 def real_checkpoint() -> Path:
-    """The bundled trained SL-FMDet (Moxa3K, 320): real weights that detect faces and masks. It will be
+    """The bundled trained SL-FMDet (Moxa3K): real weights that detect faces and masks. It will be
     replaced by better weights, so tests compare artifacts with PyTorch and never with fixed outputs."""
     from slfm.checkpoint import bundled_checkpoint, load_model
 

@@ -1,4 +1,4 @@
-"""Converters on the bundled trained model (Moxa3K, 320) and real Moxa3K test images."""
+"""Converters on the bundled trained model (Moxa3K, at its default input size) and real Moxa3K test images."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _fixtures_convert import SIZE, detections, matched_fraction, torch_outputs
+from _fixtures_convert import NUM_ANCHORS, SIZE, detections, matched_fraction, torch_outputs
 
 from slfm.artifact import read_sidecar
 from slfm.convert.runtimes import TorchRunner, load_runner
@@ -23,7 +23,7 @@ def test_fp32_artifact_equals_pytorch_on_real_images(artifacts, real_checkpoint,
     for x in real_inputs:
         loc, scores = runner(x)
         ref_loc, ref_scores = torch_outputs(real_checkpoint, x)
-        assert loc.shape == ref_loc.shape == (4200, 4) and scores.shape == ref_scores.shape == (4200, 3)
+        assert loc.shape == ref_loc.shape == (NUM_ANCHORS, 4) and scores.shape == ref_scores.shape == (NUM_ANCHORS, 3)
         worst = max(worst, float(np.abs(loc - ref_loc).max()), float(np.abs(scores - ref_scores).max()))
     assert worst < 1e-4, f"{kind}: max abs error {worst:.2e} vs PyTorch"
 
@@ -87,7 +87,7 @@ def test_metadata_inside_artifacts_matches_sidecar(artifacts):
         assert embedded is not None
         for key in ("format", "precision", "image_size", "classes", "mean_bgr", "variances", "outputs", "schema"):
             assert embedded[key] == side[key], key
-        assert side["image_size"] == SIZE and side["num_anchors"] == 4200
+        assert side["image_size"] == SIZE and side["num_anchors"] == NUM_ANCHORS
 
 
 def test_nhwc_tflite(real_checkpoint, real_inputs, tmp_path):

@@ -6,7 +6,7 @@ import json
 import sys
 
 import pytest
-from _fixtures_convert import SIZE
+from _fixtures_convert import NUM_ANCHORS, SIZE
 
 from slfm.errors import SlfmError
 
@@ -22,7 +22,7 @@ def test_coreml_spec(real_checkpoint, tmp_path, precision):
     s = spec_summary(path)
     assert s["inputs"] == {"image": "imageType"} and s["input_shapes"]["image"] == [SIZE, SIZE]
     assert s["image_color"]["image"] == 30  # BGR
-    assert s["outputs"] == {"loc": [1, 4200, 4], "scores": [1, 4200, 3]}
+    assert s["outputs"] == {"loc": [1, NUM_ANCHORS, 4], "scores": [1, NUM_ANCHORS, 3]}
     meta = json.loads(s["metadata"]["slfm"])
     assert meta["classes"] == ["background", "face", "mask"] and meta["precision"] == precision
     assert s["metadata"]["classes"] == "background,face,mask"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _fixtures_convert import NUM_ANCHORS
 
 pytest.importorskip("torchao", reason="needs the executorch extra: pip install 'slfm[executorch]'")
 
@@ -80,7 +81,7 @@ def test_qat_trains_saves_and_reloads(real_checkpoint, moxa_samples, real_inputs
     pm, qmodel, _ = load_quantized(path)
     assert not any(torch.equal(qmodel.state_dict()[k], src[k]) for k in changed[:5])  # trained weights reload
     loc, scores = TorchRunner(fake_quant_module(pm))(real_inputs[0])
-    assert loc.shape == (4200, 4) and np.allclose(scores.sum(1), 1, atol=0.05)
+    assert loc.shape == (NUM_ANCHORS, 4) and np.allclose(scores.sum(1), 1, atol=0.05)
 
 
 def test_missing_toolchain_error_names_the_extra(monkeypatch):

@@ -40,17 +40,39 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
             "6",
             "--models-dir",
             str(models),
+            "--image-size",
+            "352",
+            "--sweep",
+            "320,352",
         ],
         catch_exceptions=False,
     )
     assert r.exit_code == 0, r.output
-    card = json.loads((models / "demo_320.json").read_text())
-    assert card["size_bytes"] < 2_000_000 and "train_state" not in read_checkpoint(models / "demo_320.pt")
-    assert {m["mode"] for m in card["metrics"]} == {"letterbox", "reference"}
+    # shipped for a 352 input (the network is fully convolutional); the training size stays on record
+    card = json.loads((models / "demo_352.json").read_text())
+    shipped = read_checkpoint(models / "demo_352.pt")
+    assert card["size_bytes"] < 2_000_000 and "train_state" not in shipped
+    assert shipped["model_config"]["image_size"] == 352 and card["train_image_size"] == 320
+    assert load_model(models / "demo_352.pt")[0].config.image_size == 352
+    assert [(m["mode"], m["input_size"]) for m in card["metrics"]] == [
+        ("letterbox", 352),
+        ("letterbox", 320),
+        ("reference", 840),
+    ]
     text = (models / "MODEL_CARD.md").read_text()
-    assert "demo_320.pt" in text and card["metrics"][0]["command"] in text
-    # the card's number is what its own command reports
-    letterbox = next(m for m in card["metrics"] if m["mode"] == "letterbox")
-    r = CliRunner().invoke(main, letterbox["command"].split()[1:], catch_exceptions=False)
-    assert r.exit_code == 0
-    assert json.loads(r.output[r.output.index("{") :])["map50"] == pytest.approx(letterbox["map50"])
+    assert "demo_352.pt" in text and card["metrics"][0]["command"] in text and "trained on 320x320 crops" in text
+    # each of the card's numbers is what its own command reports (the default size and a swept one)
+    for row in card["metrics"][:2]:
+        r = CliRunner().invoke(main, row["command"].split()[1:], catch_exceptions=False)
+        assert r.exit_code == 0
+        assert json.loads(r.output[r.output.index("{") :])["map50"] == pytest.approx(row["map50"])
+
+
+def test_release_rejects_a_size_the_network_cannot_take(moxa, tmp_path):
+    r = CliRunner().invoke(
+        main,
+        ["release", str(bundled_checkpoint("moxa3k")), "--name", "demo", "--data", str(moxa), "--dataset", "moxa3k"]
+        + ["--split", "test", "--limit", "2", "--models-dir", str(tmp_path), "--image-size", "400"],
+    )
+    assert r.exit_code != 0 and "400" in r.output and "multiple of 32" in r.output
+    assert not list(tmp_path.glob("*.pt"))

@@ -61,8 +61,12 @@ def card_markdown(cards: list[dict]) -> str:
             "",
             f"- Data: {t['dataset']} `{t['split']}` split"
             + (f" (first {t['limit']} images)" if t.get("limit") else "")
-            + f"; best epoch chosen on `{_val_split(t)}`"
-            + (" (the test split: Moxa3K has no separate validation split)" if _val_split(t) == "test" else ""),
+            + (
+                f"; last epoch shipped (validated on `{_val_split(t)}` during training)"
+                if c["epoch"] == t["epochs"]
+                else f"; best epoch chosen on `{_val_split(t)}`"
+                + (" (the test split: Moxa3K has no separate validation split)" if _val_split(t) == "test" else "")
+            ),
             f"- Input {_input_line(c)}; attention "
             f"{c['model_config']['attention']}, heatmap task {c['model_config']['heatmap']}",
             f"- Training: {c['epoch']} epochs of {t['epochs']} planned, init `{t['init']}`, {t['optimizer']} "

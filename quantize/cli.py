@@ -41,8 +41,8 @@ def _val_fn(data, kind, split, class_map, limit, config):
 @_dataset_options
 @click.option("--epochs", type=int, default=3, show_default=True)
 @click.option("--batch-size", type=int, default=16, show_default=True)
-# Defaults measured on the bundled weights (reports/artifacts.md): lr 1e-4 with BatchNorm training lost 4.5-6.7
-# mAP points on Moxa3K test after 2 epochs; lr 1e-5 with BatchNorm frozen stays within about 1 point of fp32.
+# Defaults measured with slfm bench artifacts (2 epochs, a few hundred images): lr 1e-4 with BatchNorm training
+# lost 4.5-6.7 mAP points on Moxa3K test; lr 1e-5 with BatchNorm frozen lost 0.6-3.0 (reports/artifacts.md).
 @click.option("--lr", type=float, default=1e-5, show_default=True, help="Adam, cosine")
 @click.option("--calib", type=int, default=64, show_default=True, help="images observed before training")
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from slfm.anchors import anchors
 from slfm.checkpoint import bundled_checkpoint, read_checkpoint
 
 # The bundled Moxa3K weights' default input: artifacts are made at this size.
 SIZE = int(read_checkpoint(bundled_checkpoint("moxa3k"))["model_config"]["image_size"])
-NUM_ANCHORS = 42 * (SIZE // 32) ** 2  # 2 anchors per cell at strides 8, 16, 32 (4200 at 320)
+NUM_ANCHORS = len(anchors(SIZE, SIZE))
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +107,6 @@ def torch_outputs(checkpoint: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def detections(loc: np.ndarray, scores: np.ndarray, threshold: float = 0.5):
-    from slfm.anchors import anchors
     from slfm.postprocess import PostprocessConfig, postprocess
 
     priors = anchors(SIZE, SIZE, ((16, 32), (64, 128), (256, 512)), (8, 16, 32))

@@ -112,8 +112,8 @@ def export_for_release(src: str | Path, dst: str | Path, image_size: int | None 
     keep["model_config"] = dict(keep["model_config"])
     keep.setdefault("train_image_size", keep["model_config"]["image_size"])
     if image_size is not None:
-        if image_size < 32 or image_size % 32:
-            raise SlfmError(f"image size {image_size} is not a positive multiple of 32 (the network's largest stride)")
+        if image_size < 32:
+            raise SlfmError(f"image size {image_size} is below 32, the network's largest stride")
         keep["model_config"]["image_size"] = image_size
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)

@@ -162,9 +162,9 @@ def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, 
     samples = load_dataset(data, kind, split, limit=limit)
     metrics = []
     runs = [("letterbox", size)] + [("letterbox", v) for v in dict.fromkeys(extra) if v != size] + [("reference", 840)]
+    ref = name if BUNDLED.get(name) == dst.name and Path(models_dir) == MODELS_DIR else str(dst)
     for mode, insize in runs:
         result = summary(evaluate_samples(Predictor(model, model.config, mode, insize, EVAL), samples, desc=mode))
-        ref = name if BUNDLED.get(name) == dst.name and Path(models_dir) == MODELS_DIR else str(dst)
         cmd = f"slfm eval {ref} --data {data} --dataset {kind} --split {split}"
         cmd += f" --mode {mode}" + (f" --size {insize}" if mode == "reference" or insize != size else "")
         cmd += f" --limit {limit}" if limit else ""

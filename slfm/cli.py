@@ -132,6 +132,13 @@ def _class_map(spec):
 @click.option("--no-heatmap", is_flag=True, help="train without the auxiliary heatmap task (ablation)")
 @click.option("--no-augment", is_flag=True, help="letterbox only, no augmentation")
 @click.option("--class-balance", is_flag=True, help="weight face/mask cross-entropy by inverse class frequency")
+@click.option(
+    "--full-image-prob",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="share of samples letterboxed whole (as at test time) instead of randomly cropped",
+)
 @click.option("--workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
 @click.option("--threads", type=int, default=0, help="torch threads (0: default)")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -164,6 +171,7 @@ def train(
     no_heatmap,
     no_augment,
     class_balance,
+    full_image_prob,
     workers,
     threads,
     seed,
@@ -200,6 +208,7 @@ def train(
         init=init,
         augment=not no_augment,
         class_balance=class_balance,
+        full_image_prob=full_image_prob,
         limit=limit,
         val_limit=val_limit,
         val_every=val_every,

@@ -37,6 +37,7 @@ class DetectionDataset(Dataset):
         train: bool = True,
         seed: int = 0,
         match_threshold: float = 0.35,
+        full_image_prob: float = 0.0,
     ) -> None:
         self.samples = samples
         self.config = config
@@ -44,6 +45,7 @@ class DetectionDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.match_threshold = match_threshold
+        self.full_image_prob = full_image_prob
         s = config.image_size
         self.priors = anchors(s, s, config.min_sizes, config.steps)
         self.heat_size = -(-s // 16)
@@ -63,7 +65,7 @@ class DetectionDataset(Dataset):
         boxes = smp.boxes * np.array([sx, sy, sx, sy], dtype=np.float32)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            image, boxes, labels = augment(image, boxes, smp.labels, size, rng)
+            image, boxes, labels = augment(image, boxes, smp.labels, size, rng, self.full_image_prob)
         else:
             image, scale = letterbox(image, size, self.config.mean_bgr)
             boxes, labels = boxes * scale / size, smp.labels

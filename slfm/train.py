@@ -62,6 +62,7 @@ class TrainConfig:
     seed: int = 0
     init: str = "imagenet"
     augment: bool = True
+    full_image_prob: float = 0.0  # share of samples letterboxed whole instead of cropped (not in the paper)
     class_balance: bool = False  # weight face/mask cross-entropy by inverse frequency (not in the paper)
     limit: int | None = None  # use only the first N training images
     val_limit: int | None = None  # validate on this many images spread evenly over the split
@@ -206,7 +207,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
     model.to(device)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
-    dataset = DetectionDataset(samples, model_cfg, train=cfg.augment, seed=cfg.seed)
+    dataset = DetectionDataset(
+        samples, model_cfg, train=cfg.augment, seed=cfg.seed, full_image_prob=cfg.full_image_prob
+    )
     if world > 1:
         sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=cfg.seed, drop_last=True)
     else:

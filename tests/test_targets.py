@@ -34,6 +34,29 @@ def test_augment_keeps_boxes_inside_and_normalised(moxa):
         assert (boxes[:, 2:] > boxes[:, :2]).all()
 
 
+def test_full_image_prob_letterboxes_whole_images_as_at_test_time(moxa):
+    from slfm.preprocess import letterbox
+    from slfm.voc import load_dataset
+
+    s = next(x for x in load_dataset(moxa, "moxa3k", "train", limit=40) if len(x.boxes) >= 3)
+    img = read_image(s.image)
+    _, scale = letterbox(img, 320, (104, 117, 123))
+    whole = s.boxes * scale / 320
+    zoom = []
+    for seed in range(12):
+        out, boxes, labels = augment(img, s.boxes, s.labels, 320, np.random.default_rng(seed), full_image_prob=1.0)
+        assert out.shape == (320, 320, 3)
+        assert np.array_equal(labels, s.labels)
+        # every box survives, at the letterbox scale, mirrored or not
+        mirrored = whole.copy()
+        mirrored[:, [0, 2]] = img.shape[1] * scale / 320 - whole[:, [2, 0]]
+        assert np.allclose(boxes, whole, atol=1e-5) or np.allclose(boxes, mirrored, atol=1e-5)
+        _, cropped, _ = augment(img, s.boxes, s.labels, 320, np.random.default_rng(seed), full_image_prob=0.0)
+        zoom.append(np.median(cropped[:, 2] - cropped[:, 0]) / np.median(whole[:, 2] - whole[:, 0]))
+    # without it, the reference's square crops enlarge faces beyond the whole-image letterbox
+    assert min(zoom) > 1.0 and np.mean(zoom) > 1.5
+
+
 def test_dataset_is_deterministic_per_epoch_and_index(moxa):
     from slfm.voc import load_dataset
 

@@ -71,7 +71,12 @@ def card_markdown(cards: list[dict]) -> str:
             f"{c['model_config']['attention']}, heatmap task {c['model_config']['heatmap']}",
             f"- Training: {c['epoch']} epochs of {t['epochs']} planned, init `{t['init']}`, {t['optimizer']} "
             f"lr {t['lr']} ({t['schedule']}), batch {t['batch_size']}, augmentation {t['augment']}, "
-            f"class-balanced loss {t.get('class_balance', False)}",
+            f"class-balanced loss {t.get('class_balance', False)}"
+            + (
+                f", {t['full_image_prob']:.0%} of samples letterboxed whole instead of cropped"
+                if t.get("full_image_prob")
+                else ""
+            ),
             f"- Training time: {tr.get('train_seconds', 'n/a')} s of training steps on {m['processor']} "
             f"({m['cpu_count']} CPUs, shared with other work), Python {m['python']}, torch {m['torch']}",
             f"- Source checkpoint sha256 `{c['source_sha256'][:16]}...`",
@@ -95,7 +100,7 @@ def _input_line(card: dict) -> str:
     trained = card.get("train_image_size", size)
     line = f"{size}x{size} letterbox"
     if trained != size:
-        line += f" (trained on {trained}x{trained} crops; the network is fully convolutional)"
+        line += f" (trained at {trained}x{trained}; the network is fully convolutional)"
     return line
 
 

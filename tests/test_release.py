@@ -21,6 +21,8 @@ def test_bundled_checkpoints_load_and_are_small(name):
 
 def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path):
     src = bundled_checkpoint("moxa3k")
+    trained = read_checkpoint(src)["train_image_size"]
+    assert trained != 352
     models = tmp_path / "models"
     models.mkdir()
     r = CliRunner().invoke(
@@ -52,7 +54,7 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
     card = json.loads((models / "demo_352.json").read_text())
     shipped = read_checkpoint(models / "demo_352.pt")
     assert card["size_bytes"] < 2_000_000 and "train_state" not in shipped
-    assert shipped["model_config"]["image_size"] == 352 and card["train_image_size"] == 320
+    assert shipped["model_config"]["image_size"] == 352 and card["train_image_size"] == trained
     assert load_model(models / "demo_352.pt")[0].config.image_size == 352
     assert [(m["mode"], m["input_size"]) for m in card["metrics"]] == [
         ("letterbox", 352),
@@ -60,7 +62,7 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
         ("reference", 840),
     ]
     text = (models / "MODEL_CARD.md").read_text()
-    assert "demo_352.pt" in text and card["metrics"][0]["command"] in text and "trained on 320x320 crops" in text
+    assert "demo_352.pt" in text and card["metrics"][0]["command"] in text and f"trained at {trained}x{trained}" in text
     # each of the card's numbers is what its own command reports (the default size and a swept one)
     for row in card["metrics"][:2]:
         r = CliRunner().invoke(main, row["command"].split()[1:], catch_exceptions=False)

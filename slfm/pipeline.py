@@ -52,6 +52,41 @@ def up_to_date(step: Step, recorded: dict) -> bool:
     return min(_mtime(p) for p in step.outputs) >= newest_input
 
 
+def retire_stale_artifacts(art: Path, checkpoint: Path, stale: Path, echo=click.echo) -> list[Path]:
+    """Move artifacts that another checkpoint made out of ``art`` (into ``stale``, nothing is deleted).
+
+    Parity checks every artifact in the folder against this run's checkpoint, so a rerun with new weights
+    would otherwise fail on the previous weights' files. The conversion markers go too, so every
+    conversion reruns. Returns the moved artifacts."""
+    if not art.is_dir() or not checkpoint.is_file():
+        return []
+    from slfm.checkpoint import file_sha256
+
+    sha = file_sha256(checkpoint)
+    moved = []
+    for meta_path in sorted(art.glob("*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        source = meta.get("source_sha256") if isinstance(meta, dict) else None
+        artifact = meta_path.with_suffix("")
+        if not source or source == sha or not artifact.exists():
+            continue
+        stale.mkdir(parents=True, exist_ok=True)
+        for p in (artifact, meta_path):
+            p.rename(stale / p.name)
+        moved.append(stale / artifact.name)
+    if moved:
+        for marker in art.glob("*.done"):
+            marker.unlink()
+        echo(
+            f"{len(moved)} artifact(s) in {art} were made from another checkpoint than {checkpoint}: "
+            f"moved to {stale}"
+        )
+    return moved
+
+
 def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo) -> dict:
     """Run (or skip) each step in order; returns the state written to ``out/steps.json``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -248,6 +283,8 @@ def pipeline(
     )
     if data is None:
         click.echo("no --data: QAT and mAP need labelled images; running fp32 conversion and parity on real photos")
+    convert = next(s for s in steps if s.name == "convert-fp32")
+    retire_stale_artifacts(out / "artifacts", convert.inputs[0], out / "stale" / time.strftime("%Y%m%d-%H%M%S"))
     run_steps(steps, out, force)
     report = out / "report.md"
     click.echo(report.read_text() if report.exists() else f"done: {out}")

@@ -41,3 +41,28 @@ def test_failing_step_stops_the_chain_and_keeps_earlier_outputs(tmp_path):
     assert state["ok"]["status"] == "done" and state["broken"]["status"] == "failed" and "never" not in state
     assert "0.24" in (out / "logs" / "ok.log").read_text()  # the earlier step's output is still there
     assert up_to_date(steps[0], state) and not up_to_date(steps[1], state)
+
+
+def test_rerun_with_new_weights_moves_the_old_weights_artifacts_aside(tmp_path):
+    from slfm.checkpoint import bundled_checkpoint, file_sha256
+    from slfm.pipeline import retire_stale_artifacts
+
+    ckpt = bundled_checkpoint("moxa3k")
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    (art / "old.tflite").write_bytes(b"old")
+    (art / "old.tflite.json").write_text(json.dumps({"source_sha256": "0" * 64}))
+    (art / "new.tflite").write_bytes(b"new")
+    (art / "new.tflite.json").write_text(json.dumps({"source_sha256": file_sha256(ckpt)}))
+    (art / "fp32-tflite.done").write_text("")
+    lines = []
+    moved = retire_stale_artifacts(art, ckpt, tmp_path / "stale", echo=lines.append)
+    assert moved == [tmp_path / "stale" / "old.tflite"]
+    assert (tmp_path / "stale" / "old.tflite").read_bytes() == b"old"  # kept, not deleted
+    assert (tmp_path / "stale" / "old.tflite.json").exists() and not (art / "old.tflite").exists()
+    assert (art / "new.tflite").exists() and not (art / "fp32-tflite.done").exists()
+    assert "old" not in lines[0] and str(tmp_path / "stale") in lines[0]
+    # nothing stale: nothing moved, markers kept
+    (art / "fp32-tflite.done").write_text("")
+    assert retire_stale_artifacts(art, ckpt, tmp_path / "stale2") == []
+    assert (art / "fp32-tflite.done").exists() and not (tmp_path / "stale2").exists()

@@ -2,8 +2,8 @@
 when their centre stays inside), photometric distortion, horizontal mirror, pad to square, resize.
 
 With ``full_image_prob`` > 0 a sample skips the crop with that probability and is letterboxed whole, as
-at test time: the crops alone enlarge faces well beyond what a whole-image letterbox shows (on Moxa3K
-the median face is 49 px in a 320 crop but 36 px in a 416 letterbox), so small faces are under-trained."""
+at test time: the crops alone (at most the short side, resized to the input) enlarge faces beyond what a
+whole-image letterbox shows (tests/test_targets.py measures it on Moxa3K), so small faces are under-trained."""
 
 from __future__ import annotations
 

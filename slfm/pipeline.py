@@ -60,30 +60,27 @@ def retire_stale_artifacts(art: Path, checkpoint: Path, stale: Path, echo=click.
     conversion reruns. Returns the moved artifacts."""
     if not art.is_dir() or not checkpoint.is_file():
         return []
+    from slfm.artifact import read_sidecar, sidecar_path
     from slfm.checkpoint import file_sha256
+    from slfm.device_tests.parity import SUFFIXES
 
     sha = file_sha256(checkpoint)
     moved = []
-    for meta_path in sorted(art.glob("*.json")):
+    for artifact in sorted(q for q in art.iterdir() if q.suffix in SUFFIXES):  # what parity would check
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            continue
-        source = meta.get("source_sha256") if isinstance(meta, dict) else None
-        artifact = meta_path.with_suffix("")
-        if not source or source == sha or not artifact.exists():
+            source = read_sidecar(artifact).source_sha256
+        except SlfmError:
+            continue  # parity names an artifact without readable metadata itself
+        if not source or source == sha:
             continue
         stale.mkdir(parents=True, exist_ok=True)
-        for p in (artifact, meta_path):
+        for p in (artifact, sidecar_path(artifact)):
             p.rename(stale / p.name)
         moved.append(stale / artifact.name)
     if moved:
         for marker in art.glob("*.done"):
             marker.unlink()
-        echo(
-            f"{len(moved)} artifact(s) in {art} were made from another checkpoint than {checkpoint}: "
-            f"moved to {stale}"
-        )
+        echo(f"{len(moved)} artifact(s) in {art} were made from another checkpoint than {checkpoint}: moved to {stale}")
     return moved
 
 

@@ -44,23 +44,27 @@ def test_failing_step_stops_the_chain_and_keeps_earlier_outputs(tmp_path):
 
 
 def test_rerun_with_new_weights_moves_the_old_weights_artifacts_aside(tmp_path):
+    from slfm.artifact import ArtifactMeta, write_sidecar
     from slfm.checkpoint import bundled_checkpoint, file_sha256
+    from slfm.config import ModelConfig
     from slfm.pipeline import retire_stale_artifacts
 
     ckpt = bundled_checkpoint("moxa3k")
     art = tmp_path / "artifacts"
     art.mkdir()
-    (art / "old.tflite").write_bytes(b"old")
-    (art / "old.tflite.json").write_text(json.dumps({"source_sha256": "0" * 64}))
-    (art / "new.tflite").write_bytes(b"new")
-    (art / "new.tflite.json").write_text(json.dumps({"source_sha256": file_sha256(ckpt)}))
+    for name, sha in (("old", "0" * 64), ("new", file_sha256(ckpt))):
+        (art / f"{name}.tflite").write_bytes(name.encode())
+        write_sidecar(
+            art / f"{name}.tflite", ArtifactMeta.from_model_config(ModelConfig(), "tflite", "fp32", source_sha256=sha)
+        )
+    (art / "notes.json").write_text("{}")  # not an artifact's sidecar: left alone
     (art / "fp32-tflite.done").write_text("")
     lines = []
     moved = retire_stale_artifacts(art, ckpt, tmp_path / "stale", echo=lines.append)
     assert moved == [tmp_path / "stale" / "old.tflite"]
     assert (tmp_path / "stale" / "old.tflite").read_bytes() == b"old"  # kept, not deleted
     assert (tmp_path / "stale" / "old.tflite.json").exists() and not (art / "old.tflite").exists()
-    assert (art / "new.tflite").exists() and not (art / "fp32-tflite.done").exists()
+    assert (art / "new.tflite").exists() and (art / "notes.json").exists() and not (art / "fp32-tflite.done").exists()
     assert "old" not in lines[0] and str(tmp_path / "stale") in lines[0]
     # nothing stale: nothing moved, markers kept
     (art / "fp32-tflite.done").write_text("")

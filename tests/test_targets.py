@@ -40,7 +40,7 @@ def test_full_image_prob_letterboxes_whole_images_as_at_test_time(moxa):
 
     s = next(x for x in load_dataset(moxa, "moxa3k", "train", limit=40) if len(x.boxes) >= 3)
     img = read_image(s.image)
-    _, scale = letterbox(img, 320, (104, 117, 123))
+    _, scale = letterbox(img, 320)
     whole = s.boxes * scale / 320
     zoom = []
     for seed in range(12):

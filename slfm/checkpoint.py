@@ -18,7 +18,7 @@ from slfm.model import SLFMDet
 FORMAT = "slfm-checkpoint"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 # Weights shipped inside the package (see slfm/models/MODEL_CARD.md): name -> file.
-BUNDLED = {"aizoo": "aizoo_480.pt", "moxa3k": "moxa3k_480.pt"}
+BUNDLED = {"aizoo": "aizoo_480.pt", "moxa3k": "moxa3k_512.pt"}
 DEFAULT_BUNDLED = "aizoo"
 VERSION = 1
 

@@ -146,6 +146,20 @@ def _class_map(spec):
 @click.option("--val-limit", type=int, default=None, help="validate on N images spread over the split")
 @click.option("--val-every", type=int, default=1, show_default=True)
 @click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="seconds to train for: after each epoch, --epochs becomes the number that fits at the pace so far "
+    "(the cosine schedule follows)",
+)
+@click.option(
+    "--save-period",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="also keep epoch<N>.pt every N epochs",
+)
+@click.option(
     "--resume",
     type=click.Path(path_type=Path),
     default=None,
@@ -178,6 +192,8 @@ def train(
     limit,
     val_limit,
     val_every,
+    time_limit,
+    save_period,
     resume,
 ):
     """Train SL-FMDet on a VOC dataset (runs under torchrun for several processes)."""
@@ -212,10 +228,29 @@ def train(
         limit=limit,
         val_limit=val_limit,
         val_every=val_every,
+        time_limit=time_limit,
+        save_period=save_period,
     )
     mcfg = ModelConfig(image_size=image_size, attention=not no_attention, heatmap=not no_heatmap)
     best = run(cfg, mcfg, resume=resume)
     click.echo(f"best checkpoint: {best}")
+
+
+@main.command()
+@_dataset_options
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="new folder (voc layout)")
+@click.option("--max-side", type=int, default=800, show_default=True, help="longest image side kept")
+@click.option("--quality", type=int, default=85, show_default=True, help="JPEG / WebP quality of re-encoded images")
+@click.option("--format", "fmt", type=click.Choice(["jpg", "webp"]), default="jpg", show_default=True)
+def compact(data, kind, split, class_map, out, max_side, quality, fmt):
+    """Copy a split as a small voc dataset (images shrunk, boxes scaled), e.g. to upload to a GPU machine."""
+    from slfm.compact import compact as run
+
+    r = run(data, kind, split or "train", out, max_side, quality, fmt, _class_map(class_map))
+    click.echo(
+        f"{r.images} images ({r.resized} resized): {r.bytes_in / 1e6:.1f} MB -> {r.bytes_out / 1e6:.1f} MB in {out}; "
+        f"train on it with --data {out} --dataset voc --split {split or 'train'}"
+    )
 
 
 def _mode_options(f):

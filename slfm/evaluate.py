@@ -59,11 +59,18 @@ def machine() -> dict:
         "platform": platform.platform(),
         "processor": cpu_model(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_1min": round(os.getloadavg()[0], 2),
+        "accelerator": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def describe_machine(m: dict) -> str:
+    """One line for a card or report: accelerator (if any), processor, CPUs, Python, torch."""
+    head = f"{m['accelerator']} with " if m.get("accelerator") else ""
+    return f"{head}{m['processor']} ({m['cpu_count']} CPUs), Python {m['python']}, torch {m['torch']}"
 
 
 def write_report(result: dict, json_path: str | Path, meta: dict, plot: bool = True) -> Path | None:

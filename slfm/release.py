@@ -62,7 +62,9 @@ def card_markdown(cards: list[dict]) -> str:
             f"- Data: {t['dataset']} `{t['split']}` split"
             + (f" (first {t['limit']} images)" if t.get("limit") else "")
             + (
-                f"; last epoch shipped (validated on `{_val_split(t)}` during training)"
+                "; last epoch shipped (no validation during training)"
+                if c["epoch"] == t["epochs"] and _val_split(t) == "none"
+                else f"; last epoch shipped (validated on `{_val_split(t)}` during training)"
                 if c["epoch"] == t["epochs"]
                 else f"; best epoch chosen on `{_val_split(t)}`"
                 + (" (the test split: Moxa3K has no separate validation split)" if _val_split(t) == "test" else "")
@@ -77,8 +79,14 @@ def card_markdown(cards: list[dict]) -> str:
                 if t.get("full_image_prob")
                 else ""
             ),
-            f"- Training time: {tr.get('train_seconds', 'n/a')} s of training steps on {m['processor']} "
-            f"({m['cpu_count']} CPUs, shared with other work), Python {m['python']}, torch {m['torch']}",
+            f"- Training time: {tr.get('train_seconds', 'n/a')} s of training steps on "
+            + (
+                c["trained_on"]
+                if c.get("trained_on")
+                # cards made before checkpoints recorded their machine: trained where they were released
+                else f"{m['processor']} ({m['cpu_count']} CPUs, shared with other work), Python {m['python']}, "
+                f"torch {m['torch']}"
+            ),
             f"- Source checkpoint sha256 `{c['source_sha256'][:16]}...`",
             *([f"- Note: {c['note']}"] if c.get("note") else []),
             "",
@@ -146,14 +154,25 @@ def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) 
 @click.option("--image-size", type=int, default=None, help="default inference input  [default: the training size]")
 @click.option("--sweep", default="", help="more letterbox sizes to evaluate for the card, e.g. '320,480'")
 @click.option("--note", default="", help="free text for the card, e.g. how the init checkpoint was trained")
-def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, sweep, note):
+@click.option(
+    "--trained-on",
+    default="",
+    help="the training machine, for a checkpoint that does not record it  [default: the checkpoint's record]",
+)
+def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, sweep, note, trained_on):
     """Bundle CHECKPOINT as slfm/models/<name>_<size>.pt, evaluate it, and update MODEL_CARD.md."""
-    from slfm.evaluate import evaluate_samples, machine, summary
+    from slfm.evaluate import describe_machine, evaluate_samples, machine, summary
     from slfm.postprocess import EVAL
     from slfm.predictor import Predictor
     from slfm.voc import load_dataset
 
     src = read_checkpoint(checkpoint)
+    if not trained_on and "train_machine" not in src:
+        raise SlfmError(
+            f"{checkpoint} does not record the machine it was trained on (made before slfm recorded it): "
+            "name it with --trained-on, e.g. --trained-on 'NVIDIA H200, 16 CPUs'"
+        )
+    trained_on = trained_on or describe_machine(src["train_machine"])
     size = image_size or src["model_config"]["image_size"]
     try:
         extra = [int(v) for v in sweep.split(",") if v.strip()]
@@ -195,12 +214,14 @@ def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, 
         "train_config": ckpt["train_config"],
         "training": training_summary(checkpoint),
         "machine": machine(),
+        "trained_on": trained_on,
         "released": time.strftime("%Y-%m-%d %H:%M"),
         "release_command": f"slfm release {checkpoint} --name {name} --data {data} --dataset {kind} "
         f"--split {split}"
         + (f" --limit {limit}" if limit else "")
         + (f" --image-size {image_size}" if image_size else "")
-        + (f" --sweep {sweep}" if sweep else ""),
+        + (f" --sweep {sweep}" if sweep else "")
+        + (f" --trained-on '{trained_on}'" if "train_machine" not in src else ""),
         "metrics": metrics,
         "note": note,
     }

@@ -23,7 +23,7 @@ from slfm.checkpoint import read_checkpoint, save_checkpoint
 from slfm.config import ModelConfig
 from slfm.data import DetectionDataset
 from slfm.errors import SlfmError
-from slfm.evaluate import evaluate_samples
+from slfm.evaluate import evaluate_samples, machine
 from slfm.loss import LossWeights, balanced_class_weights, total_loss
 from slfm.model import SLFMDet
 from slfm.postprocess import EVAL
@@ -67,6 +67,8 @@ class TrainConfig:
     limit: int | None = None  # use only the first N training images
     val_limit: int | None = None  # validate on this many images spread evenly over the split
     val_every: int = 1
+    time_limit: float | None = None  # seconds of epochs (training + validation); sets epochs from their pace
+    save_period: int = 0  # also keep epoch<N>.pt every N epochs (0: only last.pt and best.pt)
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))
 
     @classmethod
@@ -137,6 +139,23 @@ def lr_lambda(cfg: TrainConfig, iters_per_epoch: int):
     return f
 
 
+def epochs_within(limit: float, elapsed: float, done: int, first: int) -> int:
+    """Total epochs of a run that fit ``limit`` seconds, from ``done`` epochs taking ``elapsed`` so far.
+
+    ``first`` is the epoch this process started at (a resumed run's earlier epochs cost none of its time).
+    At least the epochs already done; as Ultralytics' ``time`` argument, but never past the limit.
+    """
+    pace = elapsed / max(done, 1)
+    return first + max(done, int(limit / pace))
+
+
+def _single_threaded(_worker: int) -> None:
+    """DataLoader workers are the parallelism: OpenCV's own thread pool in each would oversubscribe the cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def _dist() -> tuple[int, int]:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         if not dist.is_initialized():
@@ -166,6 +185,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
     out = Path(cfg.out)
     start_epoch, best, ckpt = 0, -1.0, None
     if resume:
@@ -183,6 +204,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
                 "out": cfg.out,
                 "workers": cfg.workers,
                 "threads": cfg.threads,
+                "time_limit": cfg.time_limit,
             }
         )
         start_epoch = int(ckpt["train_state"]["epoch"]) + 1
@@ -222,6 +244,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         drop_last=len(dataset) // world > cfg.batch_size,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
+        worker_init_fn=_single_threaded,
     )
     if len(loader) == 0:
         raise SlfmError(f"no training batches: {len(dataset)} images for batch size {cfg.batch_size} x {world} ranks")
@@ -253,8 +276,10 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
             with open(log_path, "w", newline="") as f:
                 csv.writer(f).writerow(CSV_FIELDS)
 
+    where = {**machine(), "data_workers": cfg.workers, "world_size": world}
     last = out / "last.pt"
-    for epoch in range(start_epoch, cfg.epochs):
+    t_start, epoch = time.perf_counter(), start_epoch
+    while epoch < cfg.epochs:
         net.train()
         dataset.set_epoch(epoch)
         if world > 1:
@@ -320,6 +345,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
             }
             meta = {
                 "train_config": asdict(cfg),
+                "train_machine": where,
                 "epoch": epoch + 1,
                 "metrics": {
                     "map50": map50,
@@ -335,8 +361,22 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
             if map50 is not None:
                 msg += f" val mAP@0.5 {map50:.4f} (best {best:.4f})"
             tqdm.write(msg)
+            if cfg.save_period and (epoch + 1) % cfg.save_period == 0:
+                save_checkpoint(out / f"epoch{epoch + 1}.pt", model, model_cfg, **meta)
         if world > 1:
             dist.barrier()
+        epoch += 1
+        if cfg.time_limit:
+            fit = epochs_within(cfg.time_limit, time.perf_counter() - t_start, epoch - start_epoch, start_epoch)
+            if world > 1:
+                shared = [fit]
+                dist.broadcast_object_list(shared, src=0)
+                fit = shared[0]
+            if fit != cfg.epochs:
+                if rank == 0:
+                    tqdm.write(f"--time-limit {cfg.time_limit:g}s: {fit} epochs fit at this pace (was {cfg.epochs})")
+                cfg.epochs = fit  # the schedule reads cfg.epochs: cosine now ends at the new last epoch
+                sched.lr_lambdas = [lr_lambda(cfg, len(loader))]
     if world > 1:
         dist.destroy_process_group()
     best_path = out / "best.pt"

@@ -46,6 +46,8 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
             "352",
             "--sweep",
             "320,352",
+            "--trained-on",
+            "a test bench",
         ],
         catch_exceptions=False,
     )
@@ -63,6 +65,7 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
     ]
     text = (models / "MODEL_CARD.md").read_text()
     assert "demo_352.pt" in text and card["metrics"][0]["command"] in text and f"trained at {trained}x{trained}" in text
+    assert card["trained_on"] == "a test bench" and "s of training steps on a test bench" in text
     # each of the card's numbers is what its own command reports (the default size and a swept one)
     for row in card["metrics"][:2]:
         r = CliRunner().invoke(main, row["command"].split()[1:], catch_exceptions=False)
@@ -74,7 +77,20 @@ def test_release_rejects_a_size_the_network_cannot_take(moxa, tmp_path):
     r = CliRunner().invoke(
         main,
         ["release", str(bundled_checkpoint("moxa3k")), "--name", "demo", "--data", str(moxa), "--dataset", "moxa3k"]
-        + ["--split", "test", "--limit", "2", "--models-dir", str(tmp_path), "--image-size", "16"],
+        + ["--split", "test", "--limit", "2", "--models-dir", str(tmp_path), "--image-size", "16"]
+        + ["--trained-on", "a test bench"],
     )
     assert r.exit_code != 0 and "16" in r.output and "largest stride" in r.output
     assert not list(tmp_path.glob("*.pt"))
+
+
+def test_release_needs_the_training_machine_when_the_checkpoint_lacks_it(moxa, tmp_path):
+    src = bundled_checkpoint("moxa3k")
+    assert "train_machine" not in read_checkpoint(src)  # trained before checkpoints recorded it
+    r = CliRunner().invoke(
+        main,
+        ["release", str(src), "--name", "demo", "--data", str(moxa), "--dataset", "moxa3k"]
+        + ["--split", "test", "--limit", "2", "--models-dir", str(tmp_path)],
+    )
+    assert r.exit_code == 1 and "--trained-on" in r.output and str(src) in r.output
+    assert not list(tmp_path.glob("*"))

@@ -13,7 +13,7 @@ from slfm.config import ModelConfig
 from slfm.evaluate import evaluate_samples
 from slfm.postprocess import EVAL
 from slfm.predictor import Predictor
-from slfm.train import TrainConfig, train
+from slfm.train import TrainConfig, epochs_within, train
 from tests.conftest import REPO
 
 
@@ -41,6 +41,37 @@ def test_short_run_on_64_images_lowers_the_loss(moxa, tmp_path):
     assert [int(r["epoch"]) for r in log] == [1, 2, 3]
     assert float(log[-1]["loss"]) < 0.8 * float(log[0]["loss"])
     assert last.name == "last.pt" and "train_state" in read_checkpoint(last)
+
+
+def test_epochs_within_a_time_limit():
+    assert epochs_within(100, 30, 3, 0) == 10  # 10 s an epoch
+    assert epochs_within(100, 30, 3, 5) == 15  # a resumed run's earlier epochs cost none of this limit
+    assert epochs_within(10, 30, 3, 0) == 3  # never fewer than the epochs already done
+    assert epochs_within(29.9, 10, 1, 0) == 2  # never past the limit
+
+
+def test_time_limit_stops_the_run_and_snapshots_are_kept(moxa, tmp_path):
+    cfg = TrainConfig(
+        data=str(moxa),
+        dataset="moxa3k",
+        out=str(tmp_path),
+        epochs=50,
+        batch_size=8,
+        limit=16,
+        val_split="",
+        init="none",
+        workers=0,
+        time_limit=0.001,  # one epoch is already past it
+        save_period=1,
+    )
+    last = train(cfg, ModelConfig(image_size=256), progress=False)
+    assert [int(r["epoch"]) for r in rows(tmp_path / "log.csv")] == [1]
+    snap = read_checkpoint(tmp_path / "epoch1.pt")
+    assert snap["epoch"] == 1 and "train_state" not in snap
+    ckpt = read_checkpoint(last)
+    # the checkpoint names the machine it was trained on (release cards quote it)
+    assert ckpt["train_machine"]["processor"] and ckpt["train_machine"]["torch"] == torch.__version__
+    assert ckpt["train_machine"]["accelerator"] is None and ckpt["train_config"]["time_limit"] == 0.001
 
 
 def test_overfits_8_real_images(easy_moxa_samples, moxa, tmp_path):

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from slfm.artifact import ArtifactMeta, read_sidecar
 from slfm.bench import latency_stats
 from slfm.device_tests import coreml_spec, report, tflrt_env, thresholds
-from slfm.device_tests.compare import match_detections, output_errors
+from slfm.device_tests.compare import live_anchors, match_detections, output_errors
 from slfm.device_tests.inputs import DataSpec, Image, load_images, prepare_inputs
 from slfm.device_tests.remote import AdbRemote, SshRemote
 from slfm.device_tests.runners import DeviceRunner, InProcessRunner, RunResult, SubprocessRunner
@@ -155,8 +155,13 @@ def measure(
     fake_quant: RunResult | None,
 ) -> None:
     from slfm.device_tests.reference import all_detections, map50
+    from slfm.postprocess import EVAL
 
-    outs = {"loc": output_errors(ref.result.loc, res.loc), "scores": output_errors(ref.result.scores, res.scores)}
+    live = live_anchors(ref.result.scores, EVAL.score_threshold)
+    outs = {
+        "loc": output_errors(ref.result.loc[live], res.loc[live]),
+        "scores": output_errors(ref.result.scores, res.scores),
+    }
     dets = all_detections(res, images, scales, meta, meta.image_size)
     match = match_detections(ref.dets["demo"], dets["demo"])
     m = map50(dets["eval"], images)
@@ -167,6 +172,9 @@ def measure(
             "threads": res.threads,
             "device": res.device or None,
             "outputs": outs,
+            # box offsets on every anchor, background ones included (reported, not checked)
+            "loc_all_anchors": output_errors(ref.result.loc, res.loc),
+            "live_anchors": int(live.sum()),
             "max_abs_error": max(o["max_abs_error"] for o in outs.values()),
             "snr_db": min(o["snr_db"] for o in outs.values()),
             "detections": {k: match[k] for k in ("reference", "artifact", "matched")},

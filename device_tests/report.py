@@ -51,7 +51,9 @@ def markdown(report: dict) -> str:
         )
     lines += [
         "",
-        "SNR: the lower of the two outputs (loc offsets, class probabilities) against the reference, all images. "
+        "SNR: the lower of the two outputs against the reference, all images: class probabilities on every anchor, "
+        "box offsets on the anchors the reference scores >= 0.02 for face or mask (the only ones that can become "
+        "detections; the all-anchor figure is in the JSON as loc_all_anchors). "
         "Detections matched to the reference's at the demo threshold (IoU 0.5, same label). Latency: the model call "
         "only, warm-up excluded. Peak memory: in-process rows count what loading and running added to the harness "
         "process; device rows are the runner process's peak RSS.",

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from slfm.errors import SlfmError
 
-# snr: the lower of the two outputs' SNR (loc offsets, class probabilities) against fp32 PyTorch.
+# snr: the lower of the two outputs' SNR against fp32 PyTorch: class probabilities on every anchor, box
+# offsets on the anchors the reference scores >= 0.02 for face or mask (compare.live_anchors).
 # detection precision/recall: demo-threshold detections matched to the reference's (IoU 0.5, same label).
 # map50_drop: reference mAP@0.5 minus the artifact's on the same images.
 # layer_snr_db: a layer is "divergent" below this (used to name the first divergent layer).

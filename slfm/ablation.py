@@ -8,6 +8,24 @@ from pathlib import Path
 
 import click
 
+BUDGET_KEYS = ("data", "dataset", "init", "limit", "class_balance", "full_image_prob", "epochs")
+
+
+def check_same_budget(ckpt: dict, cfg, mcfg, path: Path) -> None:
+    """A run folder left by another budget must not be resumed (or reused) as if it were this one's."""
+    from slfm.errors import SlfmError
+
+    saved = ckpt.get("train_config", {})
+    wanted = {k: getattr(cfg, k) for k in BUDGET_KEYS}
+    diff = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
+    model = ckpt.get("model_config", {})
+    for k in ("image_size", "attention", "heatmap"):
+        if model.get(k) != getattr(mcfg, k):
+            diff[k] = (model.get(k), getattr(mcfg, k))
+    if diff:
+        detail = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in diff.items())
+        raise SlfmError(f"{path} is another budget's run ({detail}): pass another --runs-dir or remove it")
+
 
 @click.command()
 @click.option("--data", type=click.Path(path_type=Path), default=Path("../shared/data/moxa3k"), show_default=True)
@@ -16,11 +34,13 @@ import click
 @click.option("--image-size", type=int, default=320, show_default=True)
 @click.option("--init", default="imagenet", show_default=True)
 @click.option("--limit", type=int, default=None, help="train on the first N images")
+@click.option("--class-balance", is_flag=True, help="class-balanced loss, as the bundled weights were trained")
+@click.option("--full-image-prob", type=click.FloatRange(0, 1), default=0.0, show_default=True)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/ablation"), show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/ablation"), show_default=True)
-def ablation(data, kind, epochs, image_size, init, limit, runs_dir, out):
+def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_image_prob, runs_dir, out):
     """Train the four attention/heatmap variants with one budget and tabulate mAP on the test split."""
-    from slfm.checkpoint import load_model
+    from slfm.checkpoint import load_model, read_checkpoint
     from slfm.config import ModelConfig
     from slfm.evaluate import evaluate_samples, machine, summary
     from slfm.postprocess import EVAL
@@ -43,11 +63,16 @@ def ablation(data, kind, epochs, image_size, init, limit, runs_dir, out):
                 limit=limit,
                 val_split="",
                 seed=0,
+                class_balance=class_balance,
+                full_image_prob=full_image_prob,
             )
+            mcfg = ModelConfig(image_size=image_size, attention=attention, heatmap=heatmap)
             last = Path(cfg.out) / "last.pt"
             resume = last if last.is_file() else None
+            if resume is not None:
+                check_same_budget(read_checkpoint(last), cfg, mcfg, last)
             if resume is None or load_model(last)[1]["epoch"] < epochs:
-                train(cfg, ModelConfig(image_size=image_size, attention=attention, heatmap=heatmap), resume=resume)
+                train(cfg, mcfg, resume=resume)
             model, _ = load_model(last)
             r = summary(
                 evaluate_samples(Predictor(model, model.config, "letterbox", image_size, EVAL), test, desc=name)
@@ -63,9 +88,14 @@ def ablation(data, kind, epochs, image_size, init, limit, runs_dir, out):
             click.echo(f"{name}: mAP@0.5 {r['map50']:.4f}")
     report = {
         "command": f"slfm bench ablation --data {data} --dataset {kind} --epochs {epochs} "
-        f"--image-size {image_size} --init {init}" + (f" --limit {limit}" if limit else ""),
+        f"--image-size {image_size} --init {init}"
+        + (f" --limit {limit}" if limit else "")
+        + (" --class-balance" if class_balance else "")
+        + (f" --full-image-prob {full_image_prob:g}" if full_image_prob else ""),
         "budget": f"{epochs} epochs at {image_size}, init {init}, "
         + (f"first {limit} training images" if limit else "full training split")
+        + (", class-balanced loss" if class_balance else "")
+        + (f", {full_image_prob:.0%} of samples letterboxed whole" if full_image_prob else "")
         + f"; evaluated on {kind} {split} ({len(test)} images, letterbox {image_size})",
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),

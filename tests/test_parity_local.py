@@ -45,6 +45,7 @@ def test_fp32_tflite_matches_pytorch_locally(tmp_path):
             assert key in row
         assert row["passed"] is True and row["target"] == "local"
         assert row["snr_db"] > 60 and row["max_abs_error"] < 1e-3
+        assert row["loc_all_anchors"]["snr_db"] > 60 and row["live_anchors"] > 0  # real faces: some anchors live
         assert row["detections"]["reference"] > 0 and row["detection_recall"] == 1.0
         assert abs(row["map50"] - ref["map50"]) < 1e-3
         assert set(row["map50_by_dataset"]) == {"moxa3k/test", "aizoo/val-sample"}

@@ -15,7 +15,7 @@ import pytest
 
 from slfm.artifact import ArtifactMeta, write_sidecar
 from slfm.device_tests import coreml_spec
-from slfm.device_tests.compare import SNR_CAP_DB, match_detections, output_errors, snr_db
+from slfm.device_tests.compare import SNR_CAP_DB, live_anchors, match_detections, output_errors, snr_db
 from slfm.device_tests.deploy_pi import detect_command
 from slfm.device_tests.inputs import DataSpec
 from slfm.device_tests.parity import ParityOptions, plan
@@ -36,6 +36,24 @@ def test_snr_and_errors():
     assert e["snr_db"] == pytest.approx(10 * np.log10(30 / 0.04))
     with pytest.raises(ValueError, match="shape"):
         output_errors(ref, ref[:2])
+
+
+def test_box_errors_count_only_anchors_that_can_become_detections():
+    # 2 images x 3 anchors; probabilities (background, face, mask)
+    scores = np.array(
+        [
+            [[0.99, 0.005, 0.005], [0.5, 0.45, 0.05], [0.97, 0.01, 0.02]],
+            [[0.999, 0.0005, 0.0005], [0.99, 0.008, 0.002], [0.98, 0.019, 0.001]],
+        ]
+    )
+    live = live_anchors(scores, 0.02)
+    assert live.tolist() == [[False, True, True], [False, False, False]]
+    loc = np.ones((2, 3, 4))
+    out = loc.copy()
+    out[0, 0] += 5.0  # a background anchor's offsets: never decoded
+    assert output_errors(loc[live], out[live])["snr_db"] == SNR_CAP_DB
+    assert output_errors(loc, out)["snr_db"] < 10
+    assert live_anchors(scores[1:], 0.02).all()  # nothing above the threshold: every anchor counts
 
 
 def test_match_detections_needs_same_label_and_iou():

@@ -181,3 +181,32 @@ def test_torchrun_ddp_two_cpu_processes(moxa, tmp_path):
     subprocess.run(resume, check=True, env=env, capture_output=True, timeout=600)
     assert read_checkpoint(out / "last.pt")["epoch"] == 2
     assert [int(r["epoch"]) for r in rows(out / "log.csv")] == [1, 2]
+
+
+def test_ablation_refuses_a_run_folder_left_by_another_budget(moxa, tmp_path):
+    from click.testing import CliRunner
+
+    from slfm.cli import main
+
+    runs = tmp_path / "runs"
+    cfg = TrainConfig(
+        data=str(moxa),
+        dataset="moxa3k",
+        out=str(runs / "att1_hm1"),
+        epochs=1,
+        batch_size=8,
+        limit=16,
+        val_split="",
+        init="none",
+        workers=0,
+    )
+    train(cfg, ModelConfig(image_size=256), progress=False)
+    before = (runs / "att1_hm1" / "last.pt").stat().st_mtime
+    r = CliRunner().invoke(
+        main,
+        ["bench", "ablation", "--data", str(moxa), "--epochs", "1", "--init", "none", "--limit", "16"]
+        + ["--image-size", "320", "--runs-dir", str(runs), "--out", str(tmp_path / "report")],
+    )
+    assert r.exit_code == 1
+    assert "another budget" in r.output and "image_size: 256 there, 320 asked" in r.output
+    assert (runs / "att1_hm1" / "last.pt").stat().st_mtime == before and not (tmp_path / "report.json").exists()

@@ -377,6 +377,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
                     tqdm.write(f"--time-limit {cfg.time_limit:g}s: {fit} epochs fit at this pace (was {cfg.epochs})")
                 cfg.epochs = fit  # the schedule reads cfg.epochs: cosine now ends at the new last epoch
                 sched.lr_lambdas = [lr_lambda(cfg, len(loader))]
+                if rank == 0 and epoch >= cfg.epochs:  # stopping here: last.pt records the run as it ended
+                    meta["train_config"] = asdict(cfg)
+                    save_checkpoint(last, model, model_cfg, train_state=state, **meta)
     if world > 1:
         dist.destroy_process_group()
     best_path = out / "best.pt"

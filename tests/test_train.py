@@ -72,6 +72,7 @@ def test_time_limit_stops_the_run_and_snapshots_are_kept(moxa, tmp_path):
     # the checkpoint names the machine it was trained on (release cards quote it)
     assert ckpt["train_machine"]["processor"] and ckpt["train_machine"]["torch"] == torch.__version__
     assert ckpt["train_machine"]["accelerator"] is None and ckpt["train_config"]["time_limit"] == 0.001
+    assert ckpt["train_config"]["epochs"] == 1 and ckpt["epoch"] == 1  # the plan as the limit ended it
 
 
 def test_overfits_8_real_images(easy_moxa_samples, moxa, tmp_path):

@@ -149,13 +149,6 @@ def epochs_within(limit: float, elapsed: float, done: int, first: int) -> int:
     return first + max(done, int(limit / pace))
 
 
-def _single_threaded(_worker: int) -> None:
-    """DataLoader workers are the parallelism: OpenCV's own thread pool in each would oversubscribe the cores."""
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
 def _dist() -> tuple[int, int]:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         if not dist.is_initialized():
@@ -244,7 +237,6 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         drop_last=len(dataset) // world > cfg.batch_size,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
-        worker_init_fn=_single_threaded,
     )
     if len(loader) == 0:
         raise SlfmError(f"no training batches: {len(dataset)} images for batch size {cfg.batch_size} x {world} ranks")

@@ -211,3 +211,21 @@ def test_ablation_refuses_a_run_folder_left_by_another_budget(moxa, tmp_path):
     assert r.exit_code == 1
     assert "another budget" in r.output and "image_size: 256 there, 320 asked" in r.output
     assert (runs / "att1_hm1" / "last.pt").stat().st_mtime == before and not (tmp_path / "report.json").exists()
+
+
+def test_workers_start_after_the_parent_used_opencv_threads(moxa, tmp_path):
+    """Regression: workers forked after the parent ran OpenCV's thread pool (validation does) must not hang.
+
+    Calling cv2.setNumThreads in a forked worker deadlocks on the parent's pool lock; training must not."""
+    script = f"""
+import cv2, numpy as np
+from slfm.config import ModelConfig
+from slfm.train import TrainConfig, train
+cv2.resize(np.zeros((3000, 3000, 3), np.uint8), (1500, 1500))  # starts OpenCV's thread pool here
+cfg = TrainConfig(data={str(moxa)!r}, dataset="moxa3k", out={str(tmp_path)!r}, epochs=1, batch_size=4, limit=8,
+                  val_split="", init="none", workers=1)
+train(cfg, ModelConfig(image_size=128), progress=False)
+"""
+    r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [int(x["epoch"]) for x in rows(tmp_path / "log.csv")] == [1]

@@ -69,9 +69,10 @@ def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_im
             mcfg = ModelConfig(image_size=image_size, attention=attention, heatmap=heatmap)
             last = Path(cfg.out) / "last.pt"
             resume = last if last.is_file() else None
-            if resume is not None:
-                check_same_budget(read_checkpoint(last), cfg, mcfg, last)
-            if resume is None or load_model(last)[1]["epoch"] < epochs:
+            saved = read_checkpoint(last) if resume is not None else None
+            if saved is not None:
+                check_same_budget(saved, cfg, mcfg, last)
+            if saved is None or saved["epoch"] < epochs:
                 train(cfg, mcfg, resume=resume)
             model, _ = load_model(last)
             r = summary(

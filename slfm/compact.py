@@ -1,6 +1,6 @@
 """Copy a dataset split into a small Pascal VOC folder: images shrunk to a longest side, boxes scaled with them.
 
-For moving training data to a remote accelerator whose upload is capped (``slfm data compact``): the result is
+For moving training data to a remote accelerator whose upload is capped (``slfm compact``): the result is
 the ``voc`` layout (``JPEGImages/``, ``Annotations/``, ``ImageSets/Main/<split>.txt``) with the class names
 ``face`` and ``mask``, so ``slfm train --dataset voc`` reads it. Images already within the limit are copied
 byte for byte; larger ones (and other formats) are resized (area interpolation) and re-encoded as JPEG or
@@ -73,11 +73,12 @@ def compact(
     images, anns, lists = out / "JPEGImages", out / "Annotations", out / "ImageSets" / "Main"
     for p in (images, anns, lists):
         p.mkdir(parents=True, exist_ok=True)
-    names, resized, bytes_in, bytes_out = [], 0, 0, 0
+    names, seen, resized, bytes_in, bytes_out = [], set(), 0, 0, 0
     for s in tqdm(samples, desc=f"compact {split}", disable=not progress):
         stem = s.image.stem
-        if stem in names:
+        if stem in seen:
             raise SlfmError(f"{s.image}: two images of split {split!r} share the name {stem!r}")
+        seen.add(stem)
         names.append(stem)
         bytes_in += s.image.stat().st_size
         scale = min(1.0, max_side / max(s.width, s.height))

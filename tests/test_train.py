@@ -22,6 +22,12 @@ def rows(path):
         return list(csv.DictReader(f))
 
 
+def tiny_config(moxa, out, **overrides) -> TrainConfig:
+    """16 real Moxa3K images, batch 8, no validation, no init, in-process loading."""
+    base = dict(data=str(moxa), dataset="moxa3k", out=str(out), batch_size=8, limit=16, val_split="")
+    return TrainConfig(**{**base, "init": "none", "workers": 0, **overrides})
+
+
 def test_short_run_on_64_images_lowers_the_loss(moxa, tmp_path):
     cfg = TrainConfig(
         data=str(moxa),
@@ -51,19 +57,7 @@ def test_epochs_within_a_time_limit():
 
 
 def test_time_limit_stops_the_run_and_snapshots_are_kept(moxa, tmp_path):
-    cfg = TrainConfig(
-        data=str(moxa),
-        dataset="moxa3k",
-        out=str(tmp_path),
-        epochs=50,
-        batch_size=8,
-        limit=16,
-        val_split="",
-        init="none",
-        workers=0,
-        time_limit=0.001,  # one epoch is already past it
-        save_period=1,
-    )
+    cfg = tiny_config(moxa, tmp_path, epochs=50, time_limit=0.001, save_period=1)  # one epoch is past the limit
     last = train(cfg, ModelConfig(image_size=256), progress=False)
     assert [int(r["epoch"]) for r in rows(tmp_path / "log.csv")] == [1]
     snap = read_checkpoint(tmp_path / "epoch1.pt")
@@ -190,17 +184,7 @@ def test_ablation_refuses_a_run_folder_left_by_another_budget(moxa, tmp_path):
     from slfm.cli import main
 
     runs = tmp_path / "runs"
-    cfg = TrainConfig(
-        data=str(moxa),
-        dataset="moxa3k",
-        out=str(runs / "att1_hm1"),
-        epochs=1,
-        batch_size=8,
-        limit=16,
-        val_split="",
-        init="none",
-        workers=0,
-    )
+    cfg = tiny_config(moxa, runs / "att1_hm1", epochs=1)
     train(cfg, ModelConfig(image_size=256), progress=False)
     before = (runs / "att1_hm1" / "last.pt").stat().st_mtime
     r = CliRunner().invoke(

@@ -92,7 +92,9 @@ def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_im
         f"--image-size {image_size} --init {init}"
         + (f" --limit {limit}" if limit else "")
         + (" --class-balance" if class_balance else "")
-        + (f" --full-image-prob {full_image_prob:g}" if full_image_prob else ""),
+        + (f" --full-image-prob {full_image_prob:g}" if full_image_prob else "")
+        + (f" --runs-dir {runs_dir}" if Path(runs_dir) != Path("runs/ablation") else "")
+        + (f" --out {out}" if Path(out) != Path("reports/ablation") else ""),
         "budget": f"{epochs} epochs at {image_size}, init {init}, "
         + (f"first {limit} training images" if limit else "full training split")
         + (", class-balanced loss" if class_balance else "")

@@ -15,6 +15,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.images import DataWarning
+from slfm.postprocess import DEMO, EVAL
 
 # Commands that live in the feature packages, imported only when used (keeps `slfm --help` fast and lets
 # the core install without the converter toolchains).
@@ -282,23 +283,64 @@ def _mode_options(f):
     help="write the report here (and a PR plot beside it, .png)",
 )
 @click.option("--limit", type=int, default=None, help="evaluate the first N images")
-def eval_cmd(checkpoint, data, kind, split, class_map, mode, size, json_out, limit):
+@click.option(
+    "--score-threshold",
+    type=click.FloatRange(0, 1),
+    default=EVAL.score_threshold,
+    show_default=True,
+    help="keep scores above this",
+)
+@click.option(
+    "--nms-iou", type=click.FloatRange(0, 1), default=EVAL.nms_iou, show_default=True, help="NMS IoU within each class"
+)
+@click.option(
+    "--cross-class-iou",
+    type=click.FloatRange(0, 1),
+    default=EVAL.cross_class_iou,
+    show_default=True,
+    help="also drop a box under a higher-scoring box of the other class at this IoU (the demo uses "
+    f"{DEMO.cross_class_iou}; 0: off, as the paper's mAP protocol)",
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="also resample the test images N times: mAP@0.5's spread (std, 5th-95th percentile)",
+)
+def eval_cmd(
+    checkpoint,
+    data,
+    kind,
+    split,
+    class_map,
+    mode,
+    size,
+    json_out,
+    limit,
+    score_threshold,
+    nms_iou,
+    cross_class_iou,
+    bootstrap,
+):
     """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint on a dataset split.
 
     CHECKPOINT: a path, or 'aizoo' / 'moxa3k' for the bundled weights (default: those of --dataset).
     """
+    from dataclasses import asdict, replace
+
     from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
     from slfm.evaluate import evaluate_samples, summary, write_report
-    from slfm.postprocess import EVAL
     from slfm.predictor import Predictor
     from slfm.train import DEFAULT_VAL_SPLIT
     from slfm.voc import load_dataset
 
+    post = replace(EVAL, score_threshold=score_threshold, nms_iou=nms_iou, cross_class_iou=cross_class_iou)
     checkpoint = resolve_checkpoint(checkpoint, kind)
     model, _ = load_model(checkpoint)
     split = split or DEFAULT_VAL_SPLIT[kind]
     samples = load_dataset(data, kind, split, _class_map(class_map), limit)
-    result = evaluate_samples(Predictor(model, model.config, mode, size, EVAL), samples)
+    result = evaluate_samples(Predictor(model, model.config, mode, size, post), samples, bootstrap=bootstrap)
     insize = size or (model.config.image_size if mode == "letterbox" else 840)
     meta = {
         "checkpoint": str(checkpoint),
@@ -308,13 +350,15 @@ def eval_cmd(checkpoint, data, kind, split, class_map, mode, size, json_out, lim
         "split": split,
         "mode": mode,
         "input_size": insize,
+        "postprocess": asdict(post),
         "title": f"{Path(checkpoint).name} on {kind} {split} ({mode} {insize})",
     }
     if json_out:
         png = write_report(result, json_out, meta)
         click.echo(f"report: {json_out}" + (f", PR curves: {png}" if png else ""))
     s = summary(result)
-    click.echo(json.dumps({k: s[k] for k in ("images", "ap50", "map50", "map50_95")}, indent=1))
+    keys = ("images", "ap50", "map50", "map50_95", "map50_bootstrap")
+    click.echo(json.dumps({k: s[k] for k in keys if k in s}, indent=1))
 
 
 @main.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -52,7 +52,7 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_t
 
 
 def cross_class_suppress(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """The reference's face/mask suppression: one person gets one label.
+    """Face/mask suppression for display: one person gets one label (the demo's rule, not in mAP runs).
 
     Drops a box when a higher-scoring box of a *different* label overlaps it with IoU greater than
     ``iou_threshold``. Returns kept indices by descending score.

@@ -52,7 +52,20 @@ def trained(moxa, tmp_path_factory):
 def test_eval_writes_report_and_pr_plot(trained, moxa, tmp_path):
     report = tmp_path / "eval.json"
     r = run(
-        "eval", trained, "--data", moxa, "--dataset", "moxa3k", "--split", "test", "--limit", "10", "--json", report
+        "eval",
+        trained,
+        "--data",
+        moxa,
+        "--dataset",
+        "moxa3k",
+        "--split",
+        "test",
+        "--limit",
+        "10",
+        "--json",
+        report,
+        "--bootstrap",
+        "10",
     )
     assert r.exit_code == 0, r.output
     data = json.loads(report.read_text())
@@ -60,6 +73,11 @@ def test_eval_writes_report_and_pr_plot(trained, moxa, tmp_path):
     assert set(data["ap50"]) == {"face", "mask"}
     assert 0 <= data["map50"] <= 1 and 0 <= data["map50_95"] <= data["map50"] + 1e-9
     assert data["machine"]["cpu_count"] >= 1
+    # the paper's mAP protocol: per-class NMS 0.3 above 0.02, no face/mask suppression
+    spread = data["map50_bootstrap"]
+    assert spread["resamples"] == 10 and 0 <= spread["p5"] <= spread["p95"] <= 1 and spread["std"] >= 0
+    post = data["postprocess"]
+    assert (post["score_threshold"], post["nms_iou"], post["cross_class_iou"]) == (0.02, 0.3, 0.0)
     assert report.with_suffix(".png").stat().st_size > 1000
     r = run("eval", trained, "--data", moxa, "--limit", "3", "--mode", "reference")
     assert r.exit_code == 0 and '"images": 3' in r.output
@@ -112,6 +130,13 @@ def test_user_mistakes_get_one_clear_line(args, needle, tmp_path):
     assert "Traceback" not in proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("Error:")]
     assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_eval_rejects_an_iou_outside_0_1_as_a_usage_error(tmp_path):
+    args = ["eval", "nope.pt", "--data", ".", "--nms-iou", "1.5"]
+    proc = subprocess.run([sys.executable, "-m", "slfm.cli", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "'--nms-iou': 1.5 is not in the range 0<=x<=1" in proc.stderr
 
 
 def test_corrupt_and_foreign_checkpoints(tmp_path, retinaface_weights):

@@ -121,3 +121,24 @@ def test_perfect_and_empty_detections():
     assert r["map50"] == pytest.approx(1.0) and r["map50_95"] == pytest.approx(1.0)
     empty = [ImageDetections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int))] * 4
     assert evaluate(empty, gb, gl, CLASSES)["map50"] == 0.0
+
+
+def test_bootstrap_spread_is_zero_for_perfect_detections_and_not_otherwise():
+    from slfm.evaluate import bootstrap_map50
+
+    rng = np.random.default_rng(0)
+    boxes = [random_boxes(rng, 3, 200) for _ in range(20)]
+    labels = [np.array([1, 2, 1]) for _ in range(20)]
+    perfect = [
+        ImageDetections(b.astype(np.float32), np.ones(3, np.float32), lab) for b, lab in zip(boxes, labels, strict=True)
+    ]
+    b = bootstrap_map50(perfect, boxes, labels, 30)
+    assert b["resamples"] == 30 and b["std"] == 0 and b["p5"] == b["p95"] == pytest.approx(1.0)
+    # half the images detected at random places: resampling moves mAP
+    noisy = [
+        d if i % 2 else ImageDetections(random_boxes(rng, 3, 200).astype(np.float32), d.scores, d.labels)
+        for i, d in enumerate(perfect)
+    ]
+    b = bootstrap_map50(noisy, boxes, labels, 30)
+    assert b["std"] > 0.01 and b["p5"] < b["p95"]
+    assert bootstrap_map50(noisy, boxes, labels, 30) == b  # seeded: the same spread on a rerun

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from slfm.cli import main
 from slfm.evaluate import evaluate_samples
+from slfm.peer import PEER_PER_CLASS
 from slfm.voc import load_dataset
 from tests.conftest import SHARED, need
 
@@ -34,6 +35,32 @@ def test_peer_detects_on_real_aizoo_images(aizoo_sample):
     result = evaluate_samples(PeerDetector(need(PEER)), samples, progress=False)
     # AIZOO measured 0.88 mAP@0.5 on its own val split: a wrong decode would land near 0
     assert result["map50"] > 0.75, result["ap50"]
+
+
+def test_peer_per_class_decode_follows_the_map_protocol(aizoo_sample):
+    pytest.importorskip("ai_edge_litert")
+    from slfm.images import read_image
+    from slfm.nms import iou
+    from slfm.peer import PeerDetector
+    from slfm.postprocess import EVAL
+
+    samples = load_dataset(aizoo_sample.parent, "aizoo", "val-sample", limit=40)
+    det = PeerDetector(need(PEER), score_threshold=EVAL.score_threshold, nms_iou=EVAL.nms_iou, per_class=True)
+    assert evaluate_samples(det, samples, progress=False)["map50"] > 0.75
+    both = 0
+    for s in samples[:10]:
+        image = read_image(s.image, quiet=True)
+        d = det(image)
+        assert (d.scores > EVAL.score_threshold).all()
+        h, w = image.shape[:2]
+        inside = (d.boxes[:, :2] > 0).all(1) & (d.boxes[:, 2] < w) & (d.boxes[:, 3] < h)  # clipping moves IoU
+        for label in (1, 2):
+            b = d.boxes[(d.labels == label) & inside]
+            ov = iou(b, b) - np.eye(len(b))
+            assert (ov <= EVAL.nms_iou + 1e-6).all(), f"{s.image}: NMS within class {label} left overlaps"
+        cross = iou(d.boxes[d.labels == 1], d.boxes[d.labels == 2])
+        both += int((cross > 0.5).any())
+    assert both > 0, "classes never overlap: the decode is not per class"
 
 
 def test_bench_peer_reports_both_detectors(aizoo_sample, tmp_path):
@@ -75,7 +102,7 @@ def test_bench_peer_reports_both_detectors(aizoo_sample, tmp_path):
     )
     assert r.exit_code == 0, r.output
     report = json.loads(out.with_suffix(".json").read_text())
-    assert set(report["detectors"]) == {"slfm", "aizoo-peer"} and report["images"] == 8
+    assert set(report["detectors"]) == {"slfm", "aizoo-peer", PEER_PER_CLASS} and report["images"] == 8
     for d in report["detectors"].values():
         assert 0 <= d["map50"] <= 1 and d["latency_ms"]["p50"] > 0
     assert "aizoo-peer" in out.with_suffix(".md").read_text()

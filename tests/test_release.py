@@ -1,6 +1,7 @@
 """Bundled weights: the shipped checkpoints load, stay under 2 MB, and carry cards whose numbers reproduce."""
 
 import json
+import shlex
 
 import pytest
 from click.testing import CliRunner
@@ -47,7 +48,7 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
             "--sweep",
             "320,352",
             "--trained-on",
-            "a test bench",
+            "a test bench's CPU",
         ],
         catch_exceptions=False,
     )
@@ -58,16 +59,18 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
     assert card["size_bytes"] < 2_000_000 and "train_state" not in shipped
     assert shipped["model_config"]["image_size"] == 352 and card["train_image_size"] == trained
     assert load_model(models / "demo_352.pt")[0].config.image_size == 352
-    assert [(m["mode"], m["input_size"]) for m in card["metrics"]] == [
-        ("letterbox", 352),
-        ("letterbox", 320),
-        ("reference", 840),
+    assert [(m["mode"], m["input_size"], m["cross_class_iou"]) for m in card["metrics"]] == [
+        ("letterbox", 352, 0.0),
+        ("letterbox", 320, 0.0),
+        ("reference", 840, 0.0),
+        ("letterbox", 352, 0.5),  # the demo's face/mask suppression, as an app shows it
     ]
     text = (models / "MODEL_CARD.md").read_text()
     assert "demo_352.pt" in text and card["metrics"][0]["command"] in text and f"trained at {trained}x{trained}" in text
-    assert card["trained_on"] == "a test bench" and "s of training steps on a test bench" in text
-    # each of the card's numbers is what its own command reports (the default size and a swept one)
-    for row in card["metrics"][:2]:
+    assert card["trained_on"] == "a test bench's CPU" and "s of training steps on a test bench's CPU" in text
+    assert shlex.split(card["release_command"])[-2:] == ["--trained-on", "a test bench's CPU"]  # quote survives
+    # each of the card's numbers is what its own command reports (default size, a swept one, the demo's rule)
+    for row in card["metrics"][:2] + card["metrics"][-1:]:
         r = CliRunner().invoke(main, row["command"].split()[1:], catch_exceptions=False)
         assert r.exit_code == 0
         assert json.loads(r.output[r.output.index("{") :])["map50"] == pytest.approx(row["map50"])
@@ -94,3 +97,15 @@ def test_release_needs_the_training_machine_when_the_checkpoint_lacks_it(moxa, t
     )
     assert r.exit_code == 1 and "--trained-on" in r.output and str(src) in r.output
     assert not list(tmp_path.glob("*"))
+
+
+def test_bundled_moxa3k_cards_headline_reproduces(moxa):
+    """The shipped card's first number (what the README quotes) is what its own command prints today."""
+    card = json.loads((MODELS_DIR / BUNDLED["moxa3k"]).with_suffix(".json").read_text())
+    row = card["metrics"][0]
+    args = shlex.split(row["command"])[1:]
+    args[args.index("--data") + 1] = str(moxa)  # the card names the path it was made with
+    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output[r.output.index("{") :])
+    assert got["images"] == row["images"] and got["map50"] == pytest.approx(row["map50"], abs=1e-6)

@@ -61,14 +61,14 @@ def build(opts: dict, echo=click.echo) -> dict:
     from slfm.convert.api import convert
     from slfm.convert.forms import FORMS_VERSION
     from slfm.quantize.calibrate import calibration_batches, ptq
-    from slfm.quantize.qat import QATConfig, qat
+    from slfm.quantize.qat import QATConfig, qat, trained_recipe
     from slfm.quantize.quantized import save_quantized
     from slfm.voc import load_dataset
 
     work, ckpt = opts["work"], opts["checkpoint"]
     cache = Cache(work, opts["rebuild"])
     base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION}
-    model, _ = load_model(ckpt)
+    model, fp32_ckpt = load_model(ckpt)
     train = None
 
     def samples():
@@ -109,6 +109,7 @@ def build(opts: dict, echo=click.echo) -> dict:
         lr=opts["qat_lr"],
         freeze_bn=True,  # a few hundred images: keep the fp32 run's BatchNorm statistics
         calib=min(64, opts["qat_limit"] or 64),
+        **trained_recipe(fp32_ckpt),  # the weights' own data recipe (whole-image share, class balance)
     )
     qat_key = _key(**base, qat=asdict(qcfg))
 

@@ -58,6 +58,17 @@ def _val_fn(data, kind, split, class_map, limit, config):
     show_default=True,
     help="BatchNorm on the fp32 run's running statistics throughout, or updating them (long QAT runs)",
 )
+@click.option(
+    "--full-image-prob",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="share of samples letterboxed whole instead of cropped  [default: as the checkpoint was trained]",
+)
+@click.option(
+    "--class-balance/--no-class-balance",
+    default=None,
+    help="inverse-frequency class weights  [default: as the checkpoint was trained]",
+)
 def qat(
     checkpoint,
     data,
@@ -76,25 +87,42 @@ def qat(
     val_split,
     val_limit,
     freeze_bn,
+    full_image_prob,
+    class_balance,
 ):
-    """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT -> OUT/qat.pt."""
+    """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT -> OUT/qat.pt.
+
+    The data recipe (whole-image share, class balance) follows the checkpoint's training unless given: fine-tuning
+    on another input distribution than the weights learnt moves them away from it."""
     import torch
 
     from slfm.checkpoint import file_sha256, load_model
-    from slfm.quantize.qat import QATConfig
+    from slfm.quantize.qat import QATConfig, trained_recipe
     from slfm.quantize.qat import qat as run
     from slfm.voc import load_dataset
 
     if threads:
         torch.set_num_threads(threads)
-    model, _ = load_model(checkpoint)
+    model, ckpt = load_model(checkpoint)
+    trained = trained_recipe(ckpt)
+    full_image_prob = trained["full_image_prob"] if full_image_prob is None else full_image_prob
+    class_balance = trained["class_balance"] if class_balance is None else class_balance
     samples = load_dataset(data, kind, split or "train", _class_map(class_map))
     evaluate = None
     if val_split != "":
         evaluate = _val_fn(data, kind, val_split, class_map, val_limit, model.config)
     cfg = QATConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, calib=calib, workers=workers, limit=limit, freeze_bn=freeze_bn
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        calib=calib,
+        workers=workers,
+        limit=limit,
+        freeze_bn=freeze_bn,
+        full_image_prob=full_image_prob,
+        class_balance=class_balance,
     )
+    click.echo(f"QAT data recipe: {full_image_prob:.0%} whole images, class-balanced loss {class_balance}")
     path = run(
         model,
         samples,

@@ -12,11 +12,12 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from slfm.data import DetectionDataset
-from slfm.loss import LossWeights, multibox_loss
+from slfm.loss import LossWeights, balanced_class_weights, multibox_loss
 from slfm.model import SLFMDet
 from slfm.quantize.calibrate import calibration_batches
 from slfm.quantize.quantized import prepare, save_quantized, set_mode
@@ -35,6 +36,15 @@ class QATConfig:
     limit: int | None = None
     freeze_last_epoch: bool = True
     freeze_bn: bool = True  # BatchNorm on its running statistics throughout (False: update them, long runs)
+    # the fp32 weights' data recipe (slfm train's options of the same names); `slfm qat` reads them from the checkpoint
+    full_image_prob: float = 0.0
+    class_balance: bool = False
+
+
+def trained_recipe(checkpoint: dict) -> dict:
+    """The data recipe an fp32 checkpoint was trained with, as QATConfig fields (QAT keeps to it by default)."""
+    t = checkpoint.get("train_config", {})
+    return {"full_image_prob": float(t.get("full_image_prob") or 0.0), "class_balance": bool(t.get("class_balance"))}
 
 
 def _freeze(pm: torch.fx.GraphModule) -> None:
@@ -64,7 +74,11 @@ def qat(
     with torch.no_grad():
         for x in calibration_batches(samples, model, cfg.calib):
             pm(x)
-    ds = DetectionDataset(samples, model.config, train=True, seed=cfg.seed)
+    ds = DetectionDataset(samples, model.config, train=True, seed=cfg.seed, full_image_prob=cfg.full_image_prob)
+    class_weights = None
+    if cfg.class_balance:
+        labels = np.concatenate([s.labels for s in samples])
+        class_weights = torch.tensor(balanced_class_weights(labels, model.config.num_classes))
     loader = torch.utils.data.DataLoader(
         ds, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers, drop_last=True
     )
@@ -86,7 +100,7 @@ def qat(
         bar = tqdm(loader, desc=f"qat {epoch + 1}/{cfg.epochs}", leave=False)
         for x, loc_t, conf_t, _heat in bar:
             loc, conf, _ = pm(x)
-            loc_l, conf_l = multibox_loss(loc, conf, loc_t, conf_t, weights.negpos_ratio)
+            loc_l, conf_l = multibox_loss(loc, conf, loc_t, conf_t, weights.negpos_ratio, class_weights)
             loss = weights.box * loc_l + conf_l
             opt.zero_grad()
             loss.backward()

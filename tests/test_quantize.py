@@ -101,3 +101,25 @@ def test_conversion_error_names_the_op():
     err = ValueError("error: 'tfl.transpose' op quantization parameters violate")
     e = conversion_error("tflite", "converting", err)
     assert "tfl.transpose" in str(e) and "slfm[tflite]" in str(e) and "\n" not in str(e)
+
+
+def test_qat_cli_keeps_the_checkpoints_data_recipe_unless_told(real_checkpoint, moxa, tmp_path):
+    from click.testing import CliRunner
+
+    from slfm.checkpoint import read_checkpoint
+    from slfm.cli import main
+    from slfm.quantize.qat import trained_recipe
+
+    trained = read_checkpoint(real_checkpoint)["train_config"]
+    assert trained_recipe({"train_config": trained}) == {
+        "full_image_prob": trained.get("full_image_prob") or 0.0,
+        "class_balance": bool(trained.get("class_balance")),
+    }
+    assert trained_recipe({}) == {"full_image_prob": 0.0, "class_balance": False}  # older checkpoints
+    args = ["qat", str(real_checkpoint), "--data", str(moxa), "--epochs", "1", "--batch-size", "4", "--limit", "8"]
+    args += ["--calib", "8", "--workers", "0", "--val-split", "", "--out", str(tmp_path), "--full-image-prob", "0.25"]
+    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    cfg = torch.load(tmp_path / "qat.pt", weights_only=True)["qat_config"]
+    assert cfg["full_image_prob"] == 0.25  # given
+    assert cfg["class_balance"] == bool(trained.get("class_balance"))  # as the weights were trained

@@ -304,6 +304,19 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
             images_per_rank = gathered
         if not all(math.isfinite(v) for v in means.values()):
             raise SlfmError(f"training diverged at epoch {epoch + 1} (loss {means}); last good checkpoint: {last}")
+        if cfg.time_limit:
+            # before validation and saving, so that an epoch the limit makes the last is validated (whatever
+            # --val-every says) and last.pt records the plan as it ended; the pace counts earlier validations
+            fit = epochs_within(cfg.time_limit, time.perf_counter() - t_start, epoch + 1 - start_epoch, start_epoch)
+            if world > 1:
+                shared = [fit]
+                dist.broadcast_object_list(shared, src=0)
+                fit = shared[0]
+            if fit != cfg.epochs:
+                if rank == 0:
+                    tqdm.write(f"--time-limit {cfg.time_limit:g}s: {fit} epochs fit at this pace (was {cfg.epochs})")
+                cfg.epochs = fit  # the schedule reads cfg.epochs: cosine now ends at the new last epoch
+                sched.lr_lambdas = [lr_lambda(cfg, len(loader))]
         if rank == 0:
             result = {}
             if val_samples and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
@@ -358,20 +371,6 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         if world > 1:
             dist.barrier()
         epoch += 1
-        if cfg.time_limit:
-            fit = epochs_within(cfg.time_limit, time.perf_counter() - t_start, epoch - start_epoch, start_epoch)
-            if world > 1:
-                shared = [fit]
-                dist.broadcast_object_list(shared, src=0)
-                fit = shared[0]
-            if fit != cfg.epochs:
-                if rank == 0:
-                    tqdm.write(f"--time-limit {cfg.time_limit:g}s: {fit} epochs fit at this pace (was {cfg.epochs})")
-                cfg.epochs = fit  # the schedule reads cfg.epochs: cosine now ends at the new last epoch
-                sched.lr_lambdas = [lr_lambda(cfg, len(loader))]
-                if rank == 0 and epoch >= cfg.epochs:  # stopping here: last.pt records the run as it ended
-                    meta["train_config"] = asdict(cfg)
-                    save_checkpoint(last, model, model_cfg, train_state=state, **meta)
     if world > 1:
         dist.destroy_process_group()
     best_path = out / "best.pt"

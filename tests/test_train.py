@@ -1,6 +1,7 @@
 """Training on real Moxa3K images: the loss falls, 8 images are learnt, resume and DDP work."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -67,6 +68,17 @@ def test_time_limit_stops_the_run_and_snapshots_are_kept(moxa, tmp_path):
     assert ckpt["train_machine"]["processor"] and ckpt["train_machine"]["torch"] == torch.__version__
     assert ckpt["train_machine"]["accelerator"] is None and ckpt["train_config"]["time_limit"] == 0.001
     assert ckpt["train_config"]["epochs"] == 1 and ckpt["epoch"] == 1  # the plan as the limit ended it
+
+
+def test_the_epoch_a_time_limit_makes_last_is_validated(moxa, tmp_path):
+    # validation every 5 epochs, but the limit ends the run after the first: that epoch is the one to score
+    cfg = tiny_config(moxa, tmp_path, epochs=50, time_limit=0.001, val_split="test", val_limit=4, val_every=5)
+    best = train(cfg, ModelConfig(image_size=256), progress=False)
+    log = rows(tmp_path / "log.csv")
+    assert [int(r["epoch"]) for r in log] == [1] and log[0]["map50"] != ""
+    logged = float(log[0]["map50"])  # the CSV keeps 6 significant digits
+    assert best.name == "best.pt" and read_checkpoint(best)["metrics"]["map50"] == pytest.approx(logged, rel=1e-5)
+    assert read_checkpoint(tmp_path / "last.pt")["train_config"]["epochs"] == 1
 
 
 def test_overfits_8_real_images(easy_moxa_samples, moxa, tmp_path):
@@ -213,3 +225,27 @@ train(cfg, ModelConfig(image_size=128), progress=False)
     r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert [int(x["epoch"]) for x in rows(tmp_path / "log.csv")] == [1]
+
+
+def test_ablation_trains_four_variants_and_its_report_names_its_folders(moxa, tmp_path):
+    from click.testing import CliRunner
+
+    from slfm.cli import main
+
+    runs, out = tmp_path / "runs", tmp_path / "report"
+    args = ["bench", "ablation", "--data", str(moxa), "--epochs", "1", "--init", "none", "--limit", "16"]
+    args += ["--image-size", "128", "--runs-dir", str(runs), "--out", str(out)]
+    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [(x["attention"], x["heatmap"]) for x in report["runs"]] == [
+        (True, True),
+        (True, False),
+        (False, True),
+        (False, False),
+    ]
+    for x in report["runs"]:
+        assert read_checkpoint(x["checkpoint"])["epoch"] == 1 and 0 <= x["map50"] <= 1
+    # the printed command reruns this ablation: it names the run folders and the report it wrote
+    assert f" --runs-dir {runs} " in report["command"] and report["command"].endswith(f" --out {out}")
+    assert out.with_suffix(".md").read_text().count("\n| ") == 6  # header, rule, four variants

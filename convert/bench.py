@@ -57,7 +57,7 @@ def size_bytes(path: Path) -> int:
 
 def build(opts: dict, echo=click.echo) -> dict:
     """{label: artifact path} and the quantization budgets, building only what the cache lacks."""
-    from slfm.checkpoint import file_sha256, load_model
+    from slfm.checkpoint import bundled_qat, file_sha256, load_model, read_data
     from slfm.convert.api import convert
     from slfm.convert.forms import FORMS_VERSION
     from slfm.quantize.calibrate import calibration_batches, ptq
@@ -69,13 +69,9 @@ def build(opts: dict, echo=click.echo) -> dict:
     cache = Cache(work, opts["rebuild"])
     base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION}
     model, fp32_ckpt = load_model(ckpt)
-    train = None
 
     def samples():
-        nonlocal train
-        if train is None:
-            train = load_dataset(opts["data"], opts["kind"], "train")
-        return train
+        return load_dataset(opts["data"], opts["kind"], "train")
 
     def step(name, key, make):
         got = cache.get(name, key)
@@ -103,25 +99,32 @@ def build(opts: dict, echo=click.echo) -> dict:
         return [save_quantized(work / "ptq" / "ptq.pt", pm, model, "ptq", ["xnnpack", "litert"], calib=opts["calib"])]
 
     (ptq_ckpt,) = step("ptq", ptq_key, make_ptq)
-    qcfg = QATConfig(
-        epochs=opts["qat_epochs"],
-        limit=opts["qat_limit"],
-        lr=opts["qat_lr"],
-        freeze_bn=True,  # a few hundred images: keep the fp32 run's BatchNorm statistics
-        calib=min(64, opts["qat_limit"] or 64),
-        **trained_recipe(fp32_ckpt),  # the weights' own data recipe (whole-image share, class balance)
-    )
-    qat_key = _key(**base, qat=asdict(qcfg))
+    qcfg = None
+    bundled = bundled_qat(ckpt) if not opts["qat_epochs"] else None
+    if bundled is not None:
+        qat_ckpt, qat_key = bundled, _key(**base, qat=file_sha256(bundled))
+        echo(f"QAT: the bundled {bundled.name} (--qat-epochs N trains one here)")
+    else:
+        from slfm.quantize.cli import default_splits
 
-    def make_qat():
-        import random
+        qcfg = QATConfig(
+            epochs=opts["qat_epochs"] or QATConfig.epochs,
+            limit=opts["qat_limit"],
+            lr=opts["qat_lr"],
+            **trained_recipe(fp32_ckpt),  # the weights' own data recipe (whole-image share, class balance)
+        )
+        fit, holdout = default_splits(opts["kind"], None, None)
+        qat_key = _key(**base, qat=asdict(qcfg), splits=[fit, holdout])
 
-        pool = list(samples())
-        random.Random(0).shuffle(pool)  # a spread subset, not the first files of the list
-        out = work / "qat" / "qat.pt"
-        return [qat(model, pool, qcfg, ["xnnpack", "litert"], out, source_checkpoint=str(ckpt))]
+        def make_qat():
+            train = load_dataset(opts["data"], opts["kind"], fit)
+            val = load_dataset(opts["data"], opts["kind"], holdout) if holdout else None
+            out = work / "qat" / "qat.pt"
+            return [qat(model, train, qcfg, ["xnnpack", "litert"], out, val, source_checkpoint=str(ckpt))]
 
-    (qat_ckpt,) = step("qat", qat_key, make_qat)
+        (qat_ckpt,) = step("qat", qat_key, make_qat)
+    q = read_data(qat_ckpt)
+    qat_info = {"checkpoint": str(qat_ckpt), **q.get("qat_config", {}), "best_epoch": q.get("best_epoch")}
     for mode, qck, key in (("ptq", ptq_ckpt, ptq_key), ("qat", qat_ckpt, qat_key)):
         tfl, pte = step(
             f"int8-{mode}",
@@ -129,7 +132,7 @@ def build(opts: dict, echo=click.echo) -> dict:
             lambda q=qck, m=mode: convert(ckpt, list(RUNNABLE), "int8", work / f"int8-{m}", qat=q),
         )
         arts[f"tflite int8 {mode.upper()}"], arts[f"executorch int8 {mode.upper()}"] = tfl, pte
-    return {"artifacts": arts, "qat_config": asdict(qcfg), "calib": opts["calib"]}
+    return {"artifacts": arts, "qat_config": qat_info, "calib": opts["calib"]}
 
 
 def _test_input(samples, config) -> np.ndarray:
@@ -203,7 +206,7 @@ def measure(opts: dict, built: dict, echo=click.echo) -> tuple[list[dict], int]:
     from slfm.artifact import read_sidecar
     from slfm.checkpoint import load_model
     from slfm.convert.runtimes import load_runner
-    from slfm.evaluate import evaluate_samples
+    from slfm.evaluate import evaluate_samples, paired_bootstrap_delta
     from slfm.postprocess import EVAL
     from slfm.predictor import Predictor
     from slfm.voc import load_dataset
@@ -239,11 +242,18 @@ def measure(opts: dict, built: dict, echo=click.echo) -> tuple[list[dict], int]:
         for k, stats in latency_in_subprocess(spec, x).items():
             rows[k].setdefault("latency_ms", {})[str(threads)] = stats
     torch.set_num_threads(max(opts["threads"]))
+    dets = {}
     for k in runnable:
         det = model if k.startswith("pytorch") else load_runner(rows[k]["artifact"], threads=max(opts["threads"]))
-        r = evaluate_samples(Predictor(det, config, post=EVAL), test, desc=f"mAP {k}")
+        r = evaluate_samples(Predictor(det, config, post=EVAL), test, desc=f"mAP {k}", keep_detections=True)
+        dets[k] = r["detections"]
         rows[k].update(map50=r["map50"], ap50=r["ap50"])
         echo(f"{k}: mAP@0.5 {r['map50']:.4f}")
+    boxes, labels = [s.boxes for s in test], [s.labels for s in test]
+    for k in runnable:  # the change against PyTorch fp32 and how far it moves over resampled test sets
+        if k != "pytorch fp32" and opts.get("bootstrap"):
+            spread = paired_bootstrap_delta(dets["pytorch fp32"], dets[k], boxes, labels, opts["bootstrap"])
+            rows[k]["delta_map50_bootstrap"] = spread
     return list(rows.values()), len(test)
 
 
@@ -257,11 +267,19 @@ def targets(rows: list[dict]) -> list[dict]:
     out = []
     for fmt in RUNNABLE:
         fp32, qat = by[f"{fmt} fp32"]["map50"], by[f"{fmt} int8 QAT"]["map50"]
+        ptq = by[f"{fmt} int8 PTQ"]["map50"]
         out.append(
             {
                 "target": f"{fmt} int8-QAT mAP within 1 point of {fmt} fp32",
                 "value": f"{100 * (qat - fp32):+.2f} points ({100 * qat:.2f} vs {100 * fp32:.2f})",
                 "passed": qat >= fp32 - 0.01,
+            }
+        )
+        out.append(
+            {
+                "target": f"{fmt} int8-QAT ahead of int8-PTQ",
+                "value": f"{100 * (qat - ptq):+.2f} points ({100 * qat:.2f} vs {100 * ptq:.2f})",
+                "passed": qat > ptq,
             }
         )
     for mode in ("PTQ", "QAT"):
@@ -303,9 +321,12 @@ def markdown(report: dict) -> str:
         "score threshold 0.02, letterbox input  ",
         f"Latency: batch 1, one real image, {o['runs']} interleaved rounds after {o['warmup']} warm-up calls; "
         "pre/post-processing excluded  ",
-        f"Quantization budget: PTQ calibrated on {report['calib']} train images; QAT {q['epochs']} epoch(s) on "
-        f"{q['limit']} train images (batch {q['batch_size']}, Adam lr {q['lr']} cosine, BatchNorm "
-        f"{'frozen' if q.get('freeze_bn') else 'training'}, {q['calib']} calibration images first)",
+        f"Quantization: PTQ calibrated on {report['calib']} train images; QAT checkpoint `{q['checkpoint']}` "
+        f"({q.get('epochs')} epoch(s) on {q.get('limit') or 'all'} training images, Adam lr {q.get('lr')} cosine, "
+        f"BatchNorm {'frozen' if q.get('freeze_bn') else 'training'}, activation ranges {q.get('act_ranges', 'ema')} "
+        f"from {q.get('calib')} images; epoch {q.get('best_epoch')} picked on the holdout split)  ",
+        f"vs PyTorch: mAP@0.5 change in points; in brackets its std over {o.get('bootstrap') or 0} paired "
+        "resamples of the test images",
         "",
         "| model | format | precision | quantization | size (KB) | "
         + " | ".join(f"p50 ms {t}T" for t in threads)
@@ -317,6 +338,8 @@ def markdown(report: dict) -> str:
         lat = [f"{r['latency_ms'][t]['p50']:.2f}" if "latency_ms" in r else "n/a (macOS)" for t in threads]
         mp = f"{100 * r['map50']:.2f}" if r.get("map50") is not None else "n/a"
         d = f"{100 * (r['map50'] - ref):+.2f}" if r.get("map50") is not None else ""
+        if r.get("delta_map50_bootstrap"):
+            d += f" (±{100 * r['delta_map50_bootstrap']['std']:.2f})"
         lines.append(
             f"| {r['model']} | {r['format']} | {r['precision']} | {r['quantization'] or ''} | "
             f"{r['size_bytes'] / 1024:.0f} | " + " | ".join(lat) + f" | {mp} | {d} |"
@@ -387,9 +410,18 @@ def chart(report: dict, path: Path) -> None:
 @click.option("--split", default="test", show_default=True, help="split for mAP")
 @click.option("--limit", type=int, default=None, help="mAP on the first N images of the split (default: all)")
 @click.option("--calib", type=int, default=128, show_default=True, help="PTQ calibration images (train split)")
-@click.option("--qat-epochs", type=int, default=2, show_default=True)
-@click.option("--qat-limit", type=int, default=384, show_default=True, help="QAT on N train images (0: all)")
-@click.option("--qat-lr", type=float, default=1e-5, show_default=True, help="QAT learning rate (Adam, cosine)")
+@click.option(
+    "--qat-epochs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="train QAT here for N epochs (0: the bundled QAT checkpoint of bundled weights, else QAT's default)",
+)
+@click.option("--qat-limit", type=click.IntRange(min=0), default=0, show_default=True, help="QAT on N images (0: all)")
+@click.option("--qat-lr", type=click.FloatRange(min=0), default=1e-4, show_default=True, help="QAT lr (Adam, cosine)")
+@click.option(
+    "--bootstrap", type=click.IntRange(min=0), default=200, show_default=True, help="paired resamples for each ΔmAP"
+)
 @click.option("--runs", type=int, default=30, show_default=True, help="timed rounds per thread setting")
 @click.option("--warmup", type=int, default=3, show_default=True)
 @click.option("--threads", default="1,2", show_default=True, help="thread counts to time, comma-separated")
@@ -404,7 +436,7 @@ def chart(report: dict, path: Path) -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    default=Path("reports/artifacts"),
+    default=Path("reports/artifacts_moxa3k"),
     show_default=True,
     help="report path without suffix (.json, .md and .png are written)",
 )
@@ -418,6 +450,7 @@ def artifacts(
     qat_epochs,
     qat_limit,
     qat_lr,
+    bootstrap,
     runs,
     warmup,
     threads,
@@ -448,6 +481,7 @@ def artifacts(
         "qat_epochs": qat_epochs,
         "qat_limit": qat_limit or None,
         "qat_lr": qat_lr,
+        "bootstrap": bootstrap,
         "runs": runs,
         "warmup": warmup,
         "threads": thread_list,

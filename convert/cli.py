@@ -52,8 +52,10 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
     "--qat",
     type=click.Path(path_type=Path),
     default=None,
-    help="int8 from this quantized checkpoint (slfm qat / slfm ptq); without it int8 is PTQ here",
+    help="int8 from this quantized checkpoint (slfm qat / slfm ptq)  [default: the bundled QAT checkpoint of "
+    "bundled weights; PTQ here for other weights]",
 )
+@click.option("--ptq", is_flag=True, help="int8 by post-training quantization here, even where a QAT checkpoint exists")
 @click.option("--nhwc", is_flag=True, help="TFLite: channels-last input [1, S, S, 3]")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True)
 @click.option(
@@ -66,15 +68,25 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
 @click.option("--split", default="train", show_default=True)
 @click.option("--class-map", default=None)
 @click.option("--calib", type=int, default=128, show_default=True, help="PTQ calibration images")
-def convert(checkpoint, to, precision, qat, nhwc, out, data, kind, split, class_map, calib):
+def convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib):
     """Convert an fp32 CHECKPOINT (a path, or 'aizoo' / 'moxa3k'; default: the bundled weights for --dataset)
     to on-device artifacts (+ <artifact>.json contracts) in OUT."""
-    from slfm.checkpoint import resolve_checkpoint
+    from slfm.checkpoint import bundled_qat, resolve_checkpoint
     from slfm.convert.api import convert as run
     from slfm.errors import SlfmError
 
     checkpoint = resolve_checkpoint(checkpoint, kind)
+    if qat is not None and ptq:
+        raise SlfmError("--qat and --ptq exclude each other: int8 comes from one of them")
     targets, skipped = targets_of(to, precision, nhwc)
+    defaulted = False  # the bundled QAT serves TFLite and ExecuTorch; Core ML int8 stays int8 weights unless asked
+    if precision == "int8" and qat is None and not ptq and set(targets) & {"tflite", "executorch"}:
+        qat = bundled_qat(checkpoint)
+        defaulted = qat is not None
+        if defaulted:
+            click.echo(
+                f"int8 from the bundled QAT checkpoint {qat.name} (--ptq for post-training quantization)", err=True
+            )
     if not targets:
         raise SlfmError(f"nothing to convert: {'; '.join(skipped)}")
     for note in skipped:
@@ -98,7 +110,13 @@ def convert(checkpoint, to, precision, qat, nhwc, out, data, kind, split, class_
             total = -(-min(calib, len(samples)) // 8)
             desc = f"{kind} {split} ({data}): {min(calib, len(samples))} images spread over {len(samples)}"
     t0 = time.perf_counter()
-    paths = run(checkpoint, targets, precision, out, qat, nhwc, calibration, total, desc)
+    if defaulted and "coreml" in targets:
+        others = [t for t in targets if t != "coreml"]
+        made = dict(zip(others, run(checkpoint, others, precision, out, qat, nhwc), strict=True))
+        made["coreml"] = run(checkpoint, ["coreml"], precision, out)[0]  # int8 weights, as without a QAT file
+        paths = [made[t] for t in targets]
+    else:
+        paths = run(checkpoint, targets, precision, out, qat, nhwc, calibration, total, desc)
     for p in paths:
         click.echo(str(p))
     for fmt, path in zip(targets, paths, strict=True):
@@ -107,7 +125,7 @@ def convert(checkpoint, to, precision, qat, nhwc, out, data, kind, split, class_
             "checkpoint": str(checkpoint),
             "format": fmt,
             "precision": precision,
-            "qat": str(qat) if qat else None,
+            "qat": str(qat) if qat and not (defaulted and fmt == "coreml") else None,
             "artifact": str(path),
             "skipped": skipped,
             "seconds": round(time.perf_counter() - t0, 1),

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map, _dataset_options
+from slfm.quantize.qat import QATConfig, trained_recipe
+from slfm.quantize.quantizer import ACT_RANGES
 
 BACKEND_CHOICES = ["xnnpack", "litert", "all"]
 
@@ -16,42 +18,63 @@ def _backends(choice: str) -> list[str]:
     return ["xnnpack", "litert"] if choice == "all" else [choice]
 
 
-def _val_fn(data, kind, split, class_map, limit, config):
-    """``evaluate(pm) -> {"map50": ...}`` on the validation split with the fake-quantized graph."""
-    from slfm.convert.runtimes import TorchRunner
-    from slfm.evaluate import evaluate_samples
-    from slfm.postprocess import EVAL
-    from slfm.predictor import Predictor
-    from slfm.quantize.quantized import fake_quant_module
-    from slfm.train import DEFAULT_VAL_SPLIT
-    from slfm.voc import load_dataset
+def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple[str, str]:
+    """(training split, validation split) for QAT: by default ``fit`` and ``holdout`` where the layout has a
+    committed holdout list (a validation split carved from training data, never the test split)."""
+    from slfm.errors import SlfmError
+    from slfm.voc import FIT, HOLDOUT, SPLITS_DIR
 
-    samples = load_dataset(data, kind, split or DEFAULT_VAL_SPLIT[kind], _class_map(class_map), limit)
-
-    def run(pm):
-        pred = Predictor(TorchRunner(fake_quant_module(pm)), config, post=EVAL)
-        r = evaluate_samples(pred, samples, desc="val (int8 sim)")
-        return {"val_map50": r["map50"], "val_ap50": r["ap50"]}
-
-    return run
+    has_holdout = (SPLITS_DIR / f"{kind}_holdout.txt").is_file()
+    train = split or (FIT if has_holdout else "train")
+    val = HOLDOUT if val_split is None and has_holdout else (val_split or "")
+    if val and val in ("test", "val") and kind in ("moxa3k", "aizoo"):
+        raise SlfmError(
+            f"--val-split {val}: that is {kind}'s test split here; QAT picks its epoch on a split carved from "
+            f"training data (the default: {HOLDOUT})"
+        )
+    return train, val
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint")
 @_dataset_options
-@click.option("--epochs", type=int, default=3, show_default=True)
-@click.option("--batch-size", type=int, default=16, show_default=True)
-# Defaults measured with slfm bench artifacts (2 epochs, a few hundred images): lr 1e-4 with BatchNorm training
-# lost 4.5-6.7 mAP points on Moxa3K test; lr 1e-5 with BatchNorm frozen lost 0.6-3.0 (reports/artifacts.md).
-@click.option("--lr", type=float, default=1e-5, show_default=True, help="Adam, cosine")
-@click.option("--calib", type=int, default=64, show_default=True, help="images observed before training")
+@click.option("--epochs", type=click.IntRange(min=1), default=QATConfig.epochs, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=QATConfig.batch_size, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0), default=QATConfig.lr, show_default=True, help="Adam, cosine")
+@click.option(
+    "--calib",
+    type=click.IntRange(min=1),
+    default=QATConfig.calib,
+    show_default=True,
+    help="letterboxed images that set the activation ranges (PTQ's histogram observer)",
+)
+@click.option(
+    "--act-ranges",
+    type=click.Choice(ACT_RANGES),
+    default=QATConfig.act_ranges,
+    show_default=True,
+    help="histogram: set by calibration, then fixed; ema: torchao's moving average on every batch",
+)
+@click.option(
+    "--range-lr-scale",
+    type=click.FloatRange(min=0),
+    default=QATConfig.range_lr_scale,
+    show_default=True,
+    help="learned activation ranges: their learning rate as a multiple of --lr",
+)
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/qat"), show_default=True)
-@click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--threads", type=int, default=0, help="torch threads (0: default)")
-@click.option("--limit", type=int, default=None, help="train on the first N images")
-@click.option("--val-split", default=None, help="evaluate the int8 simulation after each epoch ('' for none)")
-@click.option("--val-limit", type=int, default=None)
+@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(min=0), default=0, help="torch threads (0: torch's default)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="train on N images drawn from the split")
+@click.option(
+    "--val-split",
+    default=None,
+    help="pick the epoch by int8 mAP on this split ('' for none: the last epoch)  [default: holdout, the "
+    "committed validation list carved from train]",
+)
+@click.option("--val-limit", type=click.IntRange(min=1), default=None, help="validate on N images spread over it")
 @click.option(
     "--freeze-bn/--train-bn",
     default=True,
@@ -69,6 +92,12 @@ def _val_fn(data, kind, split, class_map, limit, config):
     default=None,
     help="inverse-frequency class weights  [default: as the checkpoint was trained]",
 )
+@click.option(
+    "--bundle",
+    is_flag=True,
+    help="CHECKPOINT is a bundled name: ship the result as its bundled QAT checkpoint (slfm/models/) and "
+    "update the model card",
+)
 def qat(
     checkpoint,
     data,
@@ -79,86 +108,132 @@ def qat(
     batch_size,
     lr,
     calib,
+    act_ranges,
+    range_lr_scale,
     backend,
     out,
     workers,
     threads,
+    seed,
     limit,
     val_split,
     val_limit,
     freeze_bn,
     full_image_prob,
     class_balance,
+    bundle,
 ):
-    """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT -> OUT/qat.pt.
+    """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT (a path, or 'aizoo' /
+    'moxa3k') -> OUT/qat.pt, the epoch whose int8 graph scores best on the validation split.
 
     The data recipe (whole-image share, class balance) follows the checkpoint's training unless given: fine-tuning
     on another input distribution than the weights learnt moves them away from it."""
+    import shlex
+    import sys
+
     import torch
 
-    from slfm.checkpoint import file_sha256, load_model
-    from slfm.quantize.qat import QATConfig, trained_recipe
+    from slfm.checkpoint import BUNDLED, BUNDLED_QAT, MODELS_DIR, file_sha256, load_model, resolve_checkpoint
+    from slfm.errors import SlfmError
+    from slfm.evaluate import machine
+    from slfm.quantize.calibrate import spread
     from slfm.quantize.qat import qat as run
     from slfm.voc import load_dataset
 
+    if bundle and checkpoint not in BUNDLED:
+        raise SlfmError(f"--bundle: {checkpoint!r} is not a bundled name ({', '.join(BUNDLED)})")
     if threads:
         torch.set_num_threads(threads)
+    name = checkpoint
+    checkpoint = resolve_checkpoint(checkpoint, kind)
     model, ckpt = load_model(checkpoint)
     trained = trained_recipe(ckpt)
     full_image_prob = trained["full_image_prob"] if full_image_prob is None else full_image_prob
     class_balance = trained["class_balance"] if class_balance is None else class_balance
-    samples = load_dataset(data, kind, split or "train", _class_map(class_map))
-    evaluate = None
-    if val_split != "":
-        evaluate = _val_fn(data, kind, val_split, class_map, val_limit, model.config)
+    train_split, val_split = default_splits(kind, split, val_split)
+    samples = load_dataset(data, kind, train_split, _class_map(class_map))
+    val = load_dataset(data, kind, val_split, _class_map(class_map)) if val_split else None
+    if val and val_limit:
+        val = spread(val, val_limit)
     cfg = QATConfig(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
         calib=calib,
+        act_ranges=act_ranges,
+        range_lr_scale=range_lr_scale,
         workers=workers,
+        seed=seed,
         limit=limit,
         freeze_bn=freeze_bn,
         full_image_prob=full_image_prob,
         class_balance=class_balance,
     )
-    click.echo(f"QAT data recipe: {full_image_prob:.0%} whole images, class-balanced loss {class_balance}")
+    click.echo(
+        f"QAT on {kind} {train_split} ({min(limit or len(samples), len(samples))} images), epoch picked on "
+        f"{val_split or 'none (last epoch)'}; data recipe: {full_image_prob:.0%} whole images, class-balanced "
+        f"loss {class_balance}"
+    )
     path = run(
         model,
         samples,
         cfg,
         _backends(backend),
         Path(out) / "qat.pt",
-        evaluate,
+        val,
         source_checkpoint=str(checkpoint),
         source_sha256=file_sha256(checkpoint),
+        data={"dataset": kind, "train_split": train_split, "val_split": val_split, "val_images": len(val or [])},
+        command="slfm " + shlex.join(sys.argv[1:]),
+        train_machine=machine(),
     )
-    click.echo(f"QAT checkpoint: {path}")
+    best = torch.load(path, weights_only=True)
+    click.echo(f"QAT checkpoint: {path} (epoch {best.get('best_epoch')})")
+    if bundle:
+        import shutil
+
+        from slfm.release import write_card
+
+        dst = MODELS_DIR / BUNDLED_QAT[name]
+        shutil.copyfile(path, dst)
+        click.echo(f"bundled as {dst}; card: {write_card()}")
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("checkpoint")
 @_dataset_options
-@click.option("--calib", type=int, default=128, show_default=True, help="calibration images (spread over the split)")
+@click.option(
+    "--calib",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="calibration images (spread over the split)",
+)
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/ptq"), show_default=True)
 @click.option("--val-split", default="", help="evaluate the int8 simulation on this split ('' for none)")
 @click.option("--val-limit", type=int, default=None)
 def ptq(checkpoint, data, kind, split, class_map, calib, backend, out, val_split, val_limit):
-    """Post-training int8 quantization of CHECKPOINT calibrated on real images -> OUT/ptq.pt."""
-    from slfm.checkpoint import file_sha256, load_model
+    """Post-training int8 quantization of CHECKPOINT (a path, or 'aizoo' / 'moxa3k') calibrated on real images
+    -> OUT/ptq.pt."""
+    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
     from slfm.quantize.calibrate import calibration_batches
     from slfm.quantize.calibrate import ptq as run
     from slfm.quantize.quantized import save_quantized
     from slfm.voc import load_dataset
 
+    checkpoint = resolve_checkpoint(checkpoint, kind)
     model, _ = load_model(checkpoint)
     samples = load_dataset(data, kind, split or "train", _class_map(class_map))
     backends = _backends(backend)
     pm = run(model, calibration_batches(samples, model, calib), backends[0], total=-(-min(calib, len(samples)) // 8))
     extra = {"source_checkpoint": str(checkpoint), "source_sha256": file_sha256(checkpoint), "calib_images": calib}
     if val_split:
-        extra["metrics"] = _val_fn(data, kind, val_split, class_map, val_limit, model.config)(pm)
+        from slfm.quantize.calibrate import spread
+        from slfm.quantize.evaluate import int8_map50
+
+        val = load_dataset(data, kind, val_split, _class_map(class_map))
+        extra["metrics"] = int8_map50(pm, model.config, spread(val, val_limit) if val_limit else val)
         click.echo(json.dumps(extra["metrics"], indent=1))
     path = save_quantized(Path(out) / "ptq.pt", pm, model, "ptq", backends, **extra)
     click.echo(f"PTQ checkpoint: {path}")

@@ -31,7 +31,7 @@ from slfm.quantize.graph import DeployOutputs, capture, example_input
 from slfm.quantize.quantizer import BACKENDS, make_quantizer
 
 FORMAT = "slfm-quantized-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: weights stored once (in quant_state), frozen QAT histograms dropped
 SCHEME = (
     "int8 W8A8: weights per-channel symmetric [-127, 127], activations per-tensor affine [-128, 127], "
     "BatchNorm folded, sigmoid/softmax outputs fixed (1/256, -128)"
@@ -47,12 +47,13 @@ def _pt2e():
     return prepare_pt2e, prepare_qat_pt2e, convert_pt2e
 
 
-def prepare(model: SLFMDet, qat: bool, backend: str = "xnnpack") -> torch.fx.GraphModule:
-    """The prepared (observed or fake-quantized) graph of ``model``."""
+def prepare(model: SLFMDet, qat: bool, backend: str = "xnnpack", act_ranges: str = "histogram") -> torch.fx.GraphModule:
+    """The prepared (observed or fake-quantized) graph of ``model`` (``act_ranges``: QAT's activation
+    fake-quantizers, :data:`slfm.quantize.quantizer.ACT_RANGES`)."""
     prepare_pt2e, prepare_qat_pt2e, _ = _pt2e()
     gm = capture(model)
     fn = prepare_qat_pt2e if qat else prepare_pt2e
-    return fn(gm, make_quantizer(qat, backend))
+    return fn(gm, make_quantizer(qat, backend, act_ranges))
 
 
 def set_mode(pm: torch.fx.GraphModule, train: bool) -> torch.fx.GraphModule:
@@ -83,26 +84,80 @@ def _clone(state: dict) -> dict:
 
 
 def save_quantized(
-    path: str | Path, pm: torch.fx.GraphModule, source: SLFMDet, mode: str, backends: list[str], **extra
+    path: str | Path,
+    pm: torch.fx.GraphModule,
+    source: SLFMDet,
+    mode: str,
+    backends: list[str],
+    act_ranges: str | None = None,
+    **extra,
 ) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    quant_state = _clone(pm.state_dict())
+    if mode == "qat":
+        # the weights live in quant_state once; state_dict keeps only what the graph lacks (the heatmap head)
+        weights = {k: v for k, v in fp32_state(pm, source).items() if "model." + k not in quant_state}
+        quant_state = {k: v for k, v in quant_state.items() if not _dropped(k, pm)}
+    else:  # PTQ leaves the weights alone (its graph has BatchNorm folded into the convolutions)
+        weights = _clone(source.state_dict())
     state = {
         "format": FORMAT,
         "version": VERSION,
         "model_config": source.config.to_dict(),
-        # PTQ leaves the weights alone (its graph has BatchNorm folded into the convolutions: not SLFMDet's keys)
-        "state_dict": fp32_state(pm, source) if mode == "qat" else _clone(source.state_dict()),
-        "quant_state": _clone(pm.state_dict()),
+        "state_dict": weights,
+        "quant_state": pack(quant_state),
         "quantizer": {
             "mode": mode,
             "backends": list(backends),
             "scheme": SCHEME,
             "forms_version": FORMS_VERSION,
             "torch": str(torch.__version__),
+            "act_ranges": act_ranges or extra.get("qat_config", {}).get("act_ranges", "histogram"),
         },
         **extra,
     }
+    return write_data(path, state)
+
+
+def pack(state: dict[str, torch.Tensor]) -> dict:
+    """A state dict as one byte buffer plus its index (names, dtypes, shapes): plain data, and without the
+    per-tensor overhead of ``torch.save`` (about 200 bytes each; a QAT graph holds ~1,400 small tensors)."""
+    names = list(state)
+    tensors = [state[n].detach().cpu().contiguous() for n in names]
+    blob = [t.reshape(-1).view(torch.uint8) if t.numel() else torch.empty(0, dtype=torch.uint8) for t in tensors]
+    return {
+        "packed": True,
+        "names": names,
+        "dtypes": [str(t.dtype).removeprefix("torch.") for t in tensors],
+        "shapes": [list(t.shape) for t in tensors],
+        "data": torch.cat(blob) if blob else torch.empty(0, dtype=torch.uint8),
+    }
+
+
+def unpack(packed: dict) -> dict[str, torch.Tensor]:
+    if not packed.get("packed"):
+        return packed  # stored as a plain state dict (quantized checkpoints before packing)
+    out, offset, data = {}, 0, packed["data"]
+    for name, dtype, shape in zip(packed["names"], packed["dtypes"], packed["shapes"], strict=True):
+        dt = getattr(torch, dtype)
+        n = int(torch.Size(shape).numel()) * torch.empty(0, dtype=dt).element_size()
+        out[name] = data[offset : offset + n].clone().view(dt).reshape(shape)
+        offset += n
+    return out
+
+
+def _dropped(key: str, pm: torch.fx.GraphModule) -> bool:
+    """A frozen histogram-calibrated fake-quantizer's histogram: its qparams are stored, the histogram is 8 KB
+    of nothing (111 of them in SL-FMDet)."""
+    if not key.endswith(".activation_post_process.histogram"):
+        return False
+    mod = pm.get_submodule(key.rsplit(".", 2)[0])
+    return type(mod).__name__ == "CalibratedFakeQuantize" and int(mod.observer_enabled[0]) == 0
+
+
+def write_data(path: Path, state: dict) -> Path:
+    """``torch.save`` a plain-data dict atomically (temp file + rename)."""
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -121,15 +176,24 @@ def load_quantized(path: str | Path) -> tuple[torch.fx.GraphModule, SLFMDet, dic
     """(prepared graph in eval mode with the stored qparams, fp32-equivalent model, checkpoint dict)."""
     ckpt = read_quantized(path)
     model = SLFMDet(ModelConfig.from_dict(ckpt["model_config"]))
-    model.load_state_dict(ckpt["state_dict"], strict=True)
+    qs = ckpt["quant_state"] = unpack(ckpt["quant_state"])
+    weights = {**{k: qs["model." + k] for k in model.state_dict() if "model." + k in qs}, **ckpt["state_dict"]}
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        raise SlfmError(f"{path}: weights do not match its model config: {str(e).splitlines()[0]}") from e
     model.eval()
+    ckpt["state_dict"] = weights
     q = ckpt["quantizer"]
     backend = next((b for b in q["backends"] if b in BACKENDS), "xnnpack")
-    pm = prepare(model, q["mode"] == "qat", backend)
+    # QAT checkpoints made before the histogram ranges used torchao's moving-average fake-quantizers
+    pm = prepare(model, q["mode"] == "qat", backend, q.get("act_ranges", "ema"))
     with torch.no_grad():
         pm(example_input(model.config, 2))  # sizes per-channel observers before loading their values
     try:
-        pm.load_state_dict(_with_versions(ckpt["quant_state"], pm), strict=True)
+        missing, unexpected = pm.load_state_dict(_with_versions(qs, pm), strict=False)
+        if unexpected or [k for k in missing if not _dropped(k, pm)]:
+            raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
     except RuntimeError as e:
         raise SlfmError(
             f"{path}: stored quantization state does not match the rebuilt graph (made with torch "

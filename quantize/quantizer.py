@@ -99,17 +99,66 @@ def _chunks_to_slices(gm: GraphModule) -> GraphModule:
     return gm
 
 
-class SlfmQuantizer:
-    """A torchao PT2E ``Quantizer`` (built lazily so that importing slfm does not import torchao/executorch).
+# How QAT sets activation ranges. "histogram": observed on real images with PTQ's histogram observer (float
+# activations, as PTQ sees them), then fixed while the weights train; "ema": torchao's default moving-average
+# min/max fake-quantizers, updated on every training batch (measured worse here: the ranges drift to the
+# augmented crops' extremes, see quantize/qat.py).
+# "learned": calibrated as "histogram", then each scale is trained with the weights (LSQ, Esser et al. 2020).
+ACT_RANGES = ("histogram", "learned", "ema")
 
-    Use :func:`make_quantizer`; this placeholder only documents the type.
-    """
+
+def _calibrated_fake_quantize():
+    """A FakeQuantize whose observer is PTQ's HistogramObserver: while observing it passes activations through
+    in float (the PTQ calibration); when observing stops, the scale and zero point are computed once and stay
+    (``learn=False``) or the scale becomes a parameter trained by the loss's gradient (``learn=True``)."""
+    from torchao.quantization.pt2e.fake_quantize import FakeQuantize
+    from torchao.quantization.pt2e.observer import HistogramObserver
+
+    class CalibratedFakeQuantize(FakeQuantize):
+        def __init__(self, learn: bool = False, **kw):
+            super().__init__(observer=HistogramObserver, **kw)
+            self.learn = learn
+
+        def forward(self, X):
+            if self.observer_enabled[0] == 1:
+                self.activation_post_process(X.detach())
+                return X
+            if isinstance(self.scale, torch.nn.Parameter) and self.fake_quant_enabled[0] == 1:
+                grad = 1.0 / (X.numel() * self.quant_max) ** 0.5  # LSQ's gradient scale
+                zp = self.zero_point.to(X.dtype)
+                return torch._fake_quantize_learnable_per_tensor_affine(
+                    X, self.scale, zp, self.quant_min, self.quant_max, grad
+                )
+            return super().forward(X)
+
+        @torch.jit.export
+        def calculate_qparams(self):
+            if self.observer_enabled[0] == 0:  # frozen: the stored qparams (the histogram need not be kept)
+                return self.scale.detach().clamp(min=2**-12), self.zero_point
+            return self.activation_post_process.calculate_qparams()
+
+        @torch.jit.export
+        def enable_observer(self, enabled: bool = True) -> None:
+            if not enabled and self.observer_enabled[0] == 1:
+                scale, zero_point = self.activation_post_process.calculate_qparams()
+                self.zero_point.resize_(zero_point.shape).copy_(zero_point.to(self.zero_point.dtype))
+                if self.learn:
+                    del self._buffers["scale"]
+                    self.scale = torch.nn.Parameter(scale.clone().float())
+                else:
+                    self.scale.resize_(scale.shape).copy_(scale)
+            super().enable_observer(enabled)
+
+    return CalibratedFakeQuantize
 
 
-def make_quantizer(is_qat: bool, backend: str = "xnnpack"):
-    """A PT2E quantizer for ``prepare_pt2e`` (``is_qat=False``) or ``prepare_qat_pt2e`` (``is_qat=True``)."""
+def make_quantizer(is_qat: bool, backend: str = "xnnpack", act_ranges: str = "histogram"):
+    """A PT2E quantizer for ``prepare_pt2e`` (``is_qat=False``) or ``prepare_qat_pt2e`` (``is_qat=True``;
+    ``act_ranges`` picks its activation fake-quantizers, :data:`ACT_RANGES`)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown quantization backend {backend!r}: use one of {BACKENDS}")
+    if act_ranges not in ACT_RANGES:
+        raise ValueError(f"unknown activation ranges {act_ranges!r}: use one of {ACT_RANGES}")
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -124,6 +173,12 @@ def make_quantizer(is_qat: bool, backend: str = "xnnpack"):
     )
 
     config = get_symmetric_quantization_config(is_per_channel=True, is_qat=is_qat)
+    if is_qat and act_ranges in ("histogram", "learned"):
+        import dataclasses
+
+        ctr = _calibrated_fake_quantize().with_args(eps=2**-12, learn=act_ranges == "learned")
+        spec = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=ctr)
+        config = dataclasses.replace(config, input_activation=spec, output_activation=spec)
     act = config.input_activation
     fixed = FixedQParamsQuantizationSpec(
         dtype=torch.int8,

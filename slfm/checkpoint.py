@@ -19,6 +19,8 @@ FORMAT = "slfm-checkpoint"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 # Weights shipped inside the package (see slfm/models/MODEL_CARD.md): name -> file.
 BUNDLED = {"aizoo": "aizoo_480.pt", "moxa3k": "moxa3k_512.pt"}
+# int8 QAT checkpoints made from those weights (slfm qat; commands in MODEL_CARD.md): name -> file
+BUNDLED_QAT = {"aizoo": "aizoo_480_qat.pt", "moxa3k": "moxa3k_512_qat.pt"}
 DEFAULT_BUNDLED = "aizoo"
 VERSION = 1
 
@@ -88,6 +90,25 @@ def bundled_checkpoint(name: str = DEFAULT_BUNDLED) -> Path:
     if not path.is_file():
         raise SlfmError(f"bundled weights {path} are missing from this installation; pass a checkpoint path")
     return path
+
+
+def bundled_qat(checkpoint: str | Path) -> Path | None:
+    """The bundled QAT checkpoint made from the fp32 ``checkpoint`` (by its sha256), or None."""
+    sha = file_sha256(checkpoint)
+    for name in BUNDLED_QAT.values():
+        path = MODELS_DIR / name
+        if path.is_file() and read_data(path).get("source_sha256") == sha:
+            return path
+    return None
+
+
+def read_data(path: str | Path) -> dict:
+    """A data-only file (``weights_only=True``): nothing it holds can run code."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SlfmError(f"{path} is not a readable slfm file (corrupt, truncated or holding code): {first}") from e
 
 
 def resolve_checkpoint(arg: str | Path | None, dataset: str | None = None) -> Path:

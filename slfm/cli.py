@@ -32,6 +32,7 @@ LAZY_BENCH = {
     "artifacts": "slfm.convert.bench:artifacts",
     "peer": "slfm.peer:peer",
     "ablation": "slfm.ablation:ablation",
+    "layers": "slfm.quantize.layers:layers",
 }
 
 

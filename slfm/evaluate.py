@@ -31,7 +31,12 @@ def run_detector(
 
 
 def evaluate_samples(
-    detect, samples: list[Sample], progress: bool = True, desc: str = "eval", bootstrap: int = 0
+    detect,
+    samples: list[Sample],
+    progress: bool = True,
+    desc: str = "eval",
+    bootstrap: int = 0,
+    keep_detections: bool = False,
 ) -> dict:
     """AP per class, mAP, COCO AP; with ``bootstrap`` N, also how much mAP@0.5 moves over resampled test sets."""
     dets, spi = run_detector(detect, samples, progress, desc)
@@ -40,6 +45,8 @@ def evaluate_samples(
     result["seconds_per_image"] = spi
     if bootstrap:
         result["map50_bootstrap"] = bootstrap_map50(dets, boxes, labels, bootstrap)
+    if keep_detections:
+        result["detections"] = dets
     return result
 
 
@@ -56,6 +63,24 @@ def bootstrap_map50(dets: list[ImageDetections], boxes: list, labels: list, n: i
     m = np.array([v["map50"] for v in vals])
     p5, p95 = np.percentile(m, [5, 95])
     return {"resamples": n, "seed": seed, "std": float(m.std()), "p5": float(p5), "p95": float(p95)}
+
+
+def paired_bootstrap_delta(
+    dets_a: list[ImageDetections], dets_b: list[ImageDetections], boxes: list, labels: list, n: int, seed: int = 0
+) -> dict:
+    """How far mAP@0.5(b) - mAP@0.5(a) moves over test sets drawn with replacement, both models scored on the
+    same draw (paired): the spread of a difference, which is what a "within 1 point" claim rests on."""
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(n):
+        idx = rng.integers(0, len(dets_a), len(dets_a))
+        bx, lb = [boxes[i] for i in idx], [labels[i] for i in idx]
+        a = evaluate([dets_a[i] for i in idx], bx, lb, CLASS_NAMES)["map50"]
+        b = evaluate([dets_b[i] for i in idx], bx, lb, CLASS_NAMES)["map50"]
+        deltas.append(b - a)
+    d = np.array(deltas)
+    p5, p95 = np.percentile(d, [5, 95])
+    return {"resamples": n, "seed": seed, "std": float(d.std()), "p5": float(p5), "p95": float(p95)}
 
 
 def summary(result: dict) -> dict:

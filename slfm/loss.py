@@ -63,3 +63,21 @@ def total_loss(
         loss = loss + weights.heatmap * parts["heatmap"]
     parts["loss"] = loss
     return parts
+
+
+def distillation_loss(
+    loc_s: torch.Tensor, conf_s: torch.Tensor, loc_t: torch.Tensor, conf_t: torch.Tensor, floor: float = 0.01
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(box, class) loss of a student (e.g. the fake-quantized graph) against its teacher's outputs (the fp32
+    model on the same batch): no labels needed, and the optimum is the teacher itself.
+
+    Each anchor is weighted by how likely the teacher thinks it holds a face or a mask (1 - p(background)),
+    plus ``floor``: the ~99 % background anchors would otherwise dominate, and only live anchors become
+    detections. Class: KL(teacher || student) over the softmax; box: SmoothL1 between the offsets."""
+    with torch.no_grad():
+        p_t = torch.softmax(conf_t, -1)
+        w = (1.0 - p_t[..., 0]) + floor
+        w = w / w.sum()
+    kl = (p_t * (torch.log(p_t.clamp(min=1e-8)) - torch.log_softmax(conf_s, -1))).sum(-1)
+    box = F.smooth_l1_loss(loc_s, loc_t, reduction="none").sum(-1)
+    return (w * box).sum(), (w * kl).sum()

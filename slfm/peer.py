@@ -21,8 +21,8 @@ from slfm.bench import latency_stats, time_calls
 from slfm.codec import decode
 from slfm.errors import SlfmError
 from slfm.metrics import ImageDetections
-from slfm.nms import batched_nms, nms
-from slfm.postprocess import EVAL
+from slfm.nms import nms
+from slfm.postprocess import EVAL, PostprocessConfig, postprocess
 
 PEER_DEFAULT = Path("../shared/peers/aizoo/face_mask_detection.tflite")
 PEER_SIZE = 260
@@ -31,6 +31,7 @@ PEER_SIZES = ((0.04, 0.056), (0.08, 0.11), (0.16, 0.22), (0.32, 0.45), (0.64, 0.
 PEER_RATIOS = (1.0, 0.62, 0.42)
 PEER_PER_CLASS = "aizoo-peer, per-class NMS"
 PEER_LABELS = np.array([2, 1])  # peer class 0 = mask -> slfm mask (2); class 1 = no mask -> face (1)
+PEER_COLUMNS = [1, 0]  # the peer's score columns in slfm's label order (face, mask)
 
 
 def peer_anchors() -> np.ndarray:
@@ -55,10 +56,10 @@ class PeerDetector:
         threads: int = 1,
         score_threshold: float = 0.01,
         nms_iou: float = 0.4,
-        per_class: bool = False,
+        post: PostprocessConfig | None = None,
     ):
-        """Decodes as its notes say (best class per anchor, class-agnostic NMS) or, with ``per_class``, as
-        slfm's mAP protocol does (every class score above the threshold, NMS within each class)."""
+        """Decodes as its notes say (best class per anchor, class-agnostic NMS) or, given ``post``, through
+        slfm's own :func:`postprocess` with that config (e.g. EVAL: every class score, NMS within each class)."""
         path = Path(path)
         if not path.is_file():
             raise SlfmError(f"peer model not found: {path} (AIZOO's face_mask_detection.tflite)")
@@ -75,7 +76,7 @@ class PeerDetector:
             raise SlfmError(f"{path}: input {self.input['shape'].tolist()} is not the AIZOO peer's [1, 260, 260, 3]")
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
-        self.per_class = per_class
+        self.post = post
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         rgb = cv2.cvtColor(cv2.resize(image, (PEER_SIZE, PEER_SIZE)), cv2.COLOR_BGR2RGB)
@@ -88,20 +89,20 @@ class PeerDetector:
 
     def __call__(self, image: np.ndarray) -> ImageDetections:
         loc, scores = self.raw(self.prepare(image))
-        if self.per_class:
-            anchor, cls = np.nonzero(scores > self.score_threshold)
-            boxes = decode(loc[anchor], self.priors[anchor])
-            conf, labels = scores[anchor, cls], PEER_LABELS[cls]
-            k = batched_nms(boxes, conf, labels, self.nms_iou)
+        if self.post is not None:
+            # slfm's layout: a background column, then face (peer class 1), mask (peer class 0)
+            probs = np.concatenate([np.zeros_like(scores[:, :1]), scores[:, PEER_COLUMNS]], axis=1)
+            boxes, conf, labels = postprocess(loc, probs, self.priors, config=self.post)
         else:
             best = scores.max(1)
             keep = best >= self.score_threshold
             boxes = decode(loc[keep], self.priors[keep])
             conf, labels = best[keep], PEER_LABELS[scores[keep].argmax(1)]
             k = nms(boxes, conf, self.nms_iou)
+            boxes, conf, labels = boxes[k], conf[k], labels[k]
         h, w = image.shape[:2]
-        px = np.clip(boxes[k] * np.array([w, h, w, h], np.float32), 0, [w, h, w, h]).astype(np.float32)
-        return ImageDetections(px, conf[k], labels[k])
+        px = np.clip(boxes * np.array([w, h, w, h], np.float32), 0, [w, h, w, h]).astype(np.float32)
+        return ImageDetections(px, conf, labels)
 
 
 def compare(artifact: Path, peer: Path, samples, threads: int, runs: int) -> dict:
@@ -135,7 +136,7 @@ def compare(artifact: Path, peer: Path, samples, threads: int, runs: int) -> dic
             "warmup_ms": [w * 1000 for w in warm],
         }
     # the same peer model decoded by slfm's mAP protocol: its latency is the row above's (same invocations)
-    per_class = PeerDetector(peer, threads, EVAL.score_threshold, EVAL.nms_iou, per_class=True)
+    per_class = PeerDetector(peer, threads, post=EVAL)
     result = summary(evaluate_samples(per_class, samples, desc=PEER_PER_CLASS))
     rows[PEER_PER_CLASS] = {
         **rows["aizoo-peer"],

@@ -2,13 +2,18 @@
 
 (optionally train) -> QAT -> convert to every format and precision -> parity on the chosen targets.
 Each step is an ordinary ``slfm`` command run as a subprocess, its log in ``OUT/logs/``; every output lands
-in one run folder. A rerun skips a step whose outputs exist, are newer than its inputs and were made by the
-same command (``--force`` reruns everything). A failing step stops the chain with a clear message and keeps
-what earlier steps produced.
+in one run folder. A rerun skips a step whose outputs exist and whose key is unchanged: the key covers the
+step's command line, the content (sha256) of its input files and slfm's own code and version, so an upgrade
+that changes a default reruns the steps it touches (``--force`` reruns everything). A failing step stops the
+chain with a clear message and keeps what earlier steps produced.
+
+int8 artifacts come from the bundled QAT checkpoint of the bundled weights (no QAT training unless
+``--qat-epochs N``); for other weights, from PTQ calibrated on ``--data`` (or scikit-image's photos).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 import subprocess
@@ -37,19 +42,44 @@ class Step:
         return "slfm " + shlex.join(self.args)
 
 
-def _mtime(p: Path) -> float:
-    if p.is_dir():
-        return max([f.stat().st_mtime for f in p.rglob("*") if f.is_file()], default=p.stat().st_mtime)
-    return p.stat().st_mtime
+def _files(p: Path) -> list[Path]:
+    return sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
 
 
-def up_to_date(step: Step, recorded: dict) -> bool:
-    if recorded.get(step.name, {}).get("command") != step.command or recorded[step.name].get("status") != "done":
-        return False
-    if not all(p.exists() for p in step.outputs):
-        return False
-    newest_input = max((_mtime(p) for p in step.inputs if p.exists()), default=0.0)
-    return min(_mtime(p) for p in step.outputs) >= newest_input
+def _sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def code_fingerprint() -> str:
+    """sha256 of slfm's version and the source of every subpackage (core, convert, quantize, device_tests)."""
+    import slfm
+    import slfm.convert
+    import slfm.device_tests
+    import slfm.quantize
+
+    h = hashlib.sha256(slfm.__version__.encode())
+    for pkg in (slfm, slfm.convert, slfm.quantize, slfm.device_tests):
+        root = Path(pkg.__file__).parent
+        for f in sorted(root.rglob("*.py")):
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def step_key(step: Step, code: str | None = None) -> str:
+    """What decides a step's outputs: its command line, its inputs' content, slfm's code and version."""
+    inputs = {str(f): _sha(f) for p in step.inputs if p.exists() for f in _files(p)}
+    blob = json.dumps({"command": step.command, "inputs": inputs, "code": code or code_fingerprint()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def up_to_date(step: Step, recorded: dict, key: str) -> bool:
+    rec = recorded.get(step.name, {})
+    return rec.get("key") == key and rec.get("status") == "done" and all(p.exists() for p in step.outputs)
 
 
 def retire_stale_artifacts(art: Path, checkpoint: Path, stale: Path, echo=click.echo) -> list[Path]:
@@ -90,9 +120,12 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
     (out / "logs").mkdir(exist_ok=True)
     state_path = out / STATE
     recorded = json.loads(state_path.read_text()) if state_path.exists() else {}
+    code = code_fingerprint()
+    t_all = time.perf_counter()
     for i, step in enumerate(steps, 1):
         head = f"[{i}/{len(steps)}] {step.name}"
-        if not force and up_to_date(step, recorded):
+        key = step_key(step, code)  # after the earlier steps ran: their outputs are this step's inputs
+        if not force and up_to_date(step, recorded, key):
             echo(f"{head}: up to date, skipped ({step.command})")
             recorded[step.name]["skipped"] = True
             continue
@@ -105,6 +138,7 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
         ok = proc.returncode == 0 and (not step.check_outputs or all(p.exists() for p in step.outputs))
         recorded[step.name] = {
             "command": step.command,
+            "key": key,
             "status": "done" if ok else "failed",
             "seconds": seconds,
             "log": str(log),
@@ -118,6 +152,7 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
                 f"{log}; outputs of earlier steps are kept in {out}"
             )
         echo(f"{head}: done in {seconds} s")
+    echo(f"pipeline: {len(steps)} steps in {time.perf_counter() - t_all:.0f} s")
     state_path.write_text(json.dumps(recorded, indent=1) + "\n")
     return recorded
 
@@ -134,6 +169,7 @@ def plan(
     targets: list[str],
     parity_limit: int,
     threads: int,
+    parity_split: str | None = None,
 ) -> list[Step]:
     from slfm.checkpoint import resolve_checkpoint
 
@@ -177,47 +213,28 @@ def plan(
         )
     )
     int8_formats = [f for f in formats if f in ("tflite", "executorch")]
+    from slfm.checkpoint import bundled_qat
+
+    quantized = None if train_epochs > 0 else bundled_qat(checkpoint)
     if data is not None and qat_epochs > 0:
         qat_out = out / "qat"
-        args = [
-            "qat",
-            str(checkpoint),
-            "--data",
-            str(data),
-            "--dataset",
-            kind,
-            "--epochs",
-            str(qat_epochs),
-            "--out",
-            str(qat_out),
-            # the settings measured best here (reports/artifacts.md): a small lr with BatchNorm frozen
-            "--lr",
-            "1e-5",
-            "--freeze-bn",
-        ]
+        args = ["qat", str(checkpoint), "--data", str(data), "--dataset", kind, "--epochs", str(qat_epochs)]
+        args += ["--out", str(qat_out), "--threads", str(max(threads, 1))]
         if qat_limit:
             args += ["--limit", str(qat_limit)]
         steps.append(Step("qat", args, [qat_out / "qat.pt"], [checkpoint]))
-        for fmt in int8_formats:
-            steps.append(
-                Step(
-                    f"convert-int8-{fmt}",
-                    [
-                        "convert",
-                        str(checkpoint),
-                        "--to",
-                        fmt,
-                        "--precision",
-                        "int8",
-                        "--qat",
-                        str(qat_out / "qat.pt"),
-                        "--out",
-                        str(art),
-                    ],
-                    [art / f"int8-{fmt}.done"],
-                    [qat_out / "qat.pt"],
-                )
-            )
+        quantized = qat_out / "qat.pt"
+    for fmt in int8_formats:
+        args = ["convert", str(checkpoint), "--to", fmt, "--precision", "int8", "--out", str(art)]
+        inputs = [checkpoint]
+        if quantized is not None:  # QAT: bundled with the weights, or trained above
+            args += ["--qat", str(quantized)]
+            inputs.append(quantized)
+        elif data is not None:  # other weights: PTQ calibrated on the training split
+            args += ["--ptq", "--data", str(data), "--dataset", kind]
+        else:
+            args += ["--ptq"]  # calibrated on scikit-image's real photos
+        steps.append(Step(f"convert-int8-{fmt}", args, [art / f"int8-{fmt}.done"], inputs))
     parity = [
         "parity",
         str(art),
@@ -231,7 +248,7 @@ def plan(
         str(parity_limit),
     ]
     if data is not None:
-        parity += ["--data", f"{kind}:{data}"]
+        parity += ["--data", f"{kind}:{data}" + (f":{parity_split}" if parity_split else "")]
     for t in targets:
         parity += ["--target", t]
     steps.append(Step("parity", parity, [out / "report.json"], [art], check_outputs=True))
@@ -253,8 +270,14 @@ def plan(
 )
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
 @click.option("--train-epochs", type=int, default=0, show_default=True, help="train first (0: start from weights)")
-@click.option("--qat-epochs", type=int, default=2, show_default=True)
-@click.option("--qat-limit", type=int, default=None, help="QAT on the first N training images")
+@click.option(
+    "--qat-epochs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="train QAT for N epochs on --data (0: int8 from the bundled QAT checkpoint of bundled weights, else PTQ)",
+)
+@click.option("--qat-limit", type=click.IntRange(min=1), default=None, help="QAT on N training images")
 @click.option("--formats", default="tflite,coreml,executorch", show_default=True)
 @click.option(
     "--target",
@@ -264,22 +287,52 @@ def plan(
     show_default=True,
     help="parity target(s): local, ssh://user@host[:port], adb[:serial], macos",
 )
-@click.option("--parity-limit", type=int, default=50, show_default=True, help="images per dataset for parity")
+@click.option(
+    "--parity-limit", type=click.IntRange(min=1), default=200, show_default=True, help="images per dataset for parity"
+)
+@click.option(
+    "--parity-split", default=None, help="split of --data for parity  [default: moxa3k test, aizoo val-sample]"
+)
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/pipeline"), show_default=True)
 @click.option("--force", is_flag=True, help="rerun every step even when its outputs are up to date")
 def pipeline(
-    checkpoint, data, kind, train_epochs, qat_epochs, qat_limit, formats, targets, parity_limit, threads, out, force
+    checkpoint,
+    data,
+    kind,
+    train_epochs,
+    qat_epochs,
+    qat_limit,
+    formats,
+    targets,
+    parity_limit,
+    parity_split,
+    threads,
+    out,
+    force,
 ):
-    """The main job: (train) -> QAT -> convert to every format and precision -> parity -> one report."""
+    """The main job: (train) -> (QAT) -> convert to every format and precision -> parity -> one report.
+
+    int8 artifacts come from the bundled QAT checkpoint when the weights are bundled ones."""
     if data is not None and not Path(data).exists():
         raise SlfmError(f"--data: folder not found: {data}")
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     steps = plan(
-        out, checkpoint, data, kind, train_epochs, qat_epochs, qat_limit, fmts, list(targets), parity_limit, threads
+        out,
+        checkpoint,
+        data,
+        kind,
+        train_epochs,
+        qat_epochs,
+        qat_limit,
+        fmts,
+        list(targets),
+        parity_limit,
+        threads,
+        parity_split,
     )
     if data is None:
-        click.echo("no --data: QAT and mAP need labelled images; running fp32 conversion and parity on real photos")
+        click.echo("no --data: mAP needs labelled images; converting and checking parity on real photos")
     convert = next(s for s in steps if s.name == "convert-fp32")
     retire_stale_artifacts(out / "artifacts", convert.inputs[0], out / "stale" / time.strftime("%Y%m%d-%H%M%S"))
     run_steps(steps, out, force)

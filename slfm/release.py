@@ -140,9 +140,70 @@ def ablation_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def qat_markdown(models_dir: Path = MODELS_DIR, reports: Path = MODELS_DIR.parents[1] / "reports") -> str:
+    """The bundled int8 QAT checkpoints: how each was made, its epoch choice on the holdout split, and the
+    per-artifact mAP of ``slfm bench artifacts`` (``reports/artifacts_<name>.json``) where that report exists."""
+    from slfm.checkpoint import BUNDLED, BUNDLED_QAT, read_data
+
+    lines = []
+    for name, qfile in BUNDLED_QAT.items():
+        path = models_dir / qfile
+        if not path.is_file():
+            continue
+        q = read_data(path)
+        c = q.get("qat_config", {})
+        d = q.get("data", {})
+        m = q.get("train_machine", {})
+        lines += [
+            f"## `{qfile}` ({path.stat().st_size / 1e6:.2f} MB): int8 QAT of `{BUNDLED[name]}`",
+            "",
+            f"- Made by: `{q.get('command', 'slfm qat')}`",
+            f"- Recipe: {c.get('epochs')} epoch(s) on {q.get('train_images')} images of {d.get('dataset')} "
+            f"`{d.get('train_split')}`, Adam lr {c.get('lr')} cosine, batch {c.get('batch_size')}; loss: "
+            f"distillation from the fp32 weights x{c.get('distill_weight')}, labels x{c.get('label_weight')}; "
+            f"activation ranges `{c.get('act_ranges')}` from {c.get('calib')} letterboxed images; BatchNorm "
+            f"{'frozen' if c.get('freeze_bn') else 'training'}",
+            f"- Epoch {q.get('best_epoch')} shipped: the best int8 mAP@0.5 (converted graph) on `{d.get('val_split')}` "
+            f"({d.get('val_images')} images carved from train; epoch 0 is the PTQ-calibrated start)",
+            f"- Trained on {m.get('processor', '?')} ({m.get('cpu_count', '?')} CPUs), torch {m.get('torch', '?')}",
+            "",
+            "| epoch | distillation loss | holdout int8 mAP@0.5 |",
+            "| --- | --- | --- |",
+        ]
+        for h in q.get("history", []):
+            loss = f"{h['loss']:.4f}" if h.get("loss") is not None else ""
+            val = f"{h['val_map50']:.4f}" if h.get("val_map50") is not None else ""
+            lines.append(f"| {h['epoch']} | {loss} | {val} |")
+        report = reports / f"artifacts_{name}.json"
+        if report.is_file():
+            r = json.loads(report.read_text())
+            lines += [
+                "",
+                f"On {r['options']['kind']} `{r['options']['split']}` ({r['eval_images']} images), "
+                f"`{r['command']}` ([report](../../reports/artifacts_{name}.md)):",
+                "",
+                "| artifact | mAP@0.5 | vs PyTorch fp32 (± paired bootstrap std) |",
+                "| --- | --- | --- |",
+            ]
+            ref = next(x["map50"] for x in r["rows"] if x["format"] == "pytorch")
+            for x in r["rows"]:
+                if x.get("map50") is None:
+                    continue
+                spread = x.get("delta_map50_bootstrap", {}).get("std")
+                delta = "" if x["format"] == "pytorch" else f"{100 * (x['map50'] - ref):+.2f}"
+                if spread is not None:
+                    delta += f" (± {100 * spread:.2f})"
+                lines.append(f"| {x['model']} | {x['map50']:.4f} | {delta} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) -> Path:
     cards = [json.loads(p.read_text()) for p in sorted(models_dir.glob("*.json"))]
     text = card_markdown(cards)
+    qat = qat_markdown(models_dir)
+    if qat:
+        text += "\n" + qat
     if ablation.is_file():
         text += "\n" + ablation_markdown(json.loads(ablation.read_text()))
     out = models_dir / "MODEL_CARD.md"

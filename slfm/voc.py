@@ -151,9 +151,31 @@ def _require_dir(path: Path, what: str) -> None:
         raise SlfmError(f"{what}: folder not found: {path}")
 
 
+SPLITS_DIR = Path(__file__).resolve().parent / "splits"
+# Validation splits carved from training data: fixed, committed lists of training images (``slfm/splits/``),
+# for choices (epochs, sizes, thresholds, the QAT epoch); test splits are for final numbers only.
+HOLDOUT, FIT = "holdout", "fit"  # split names: the held-out list, and the training split without it
+
+
+def holdout_names(kind: str) -> set[str]:
+    path = SPLITS_DIR / f"{kind}_holdout.txt"
+    if not path.is_file():
+        raise SlfmError(
+            f"no committed holdout list for the {kind} layout ({path}): use a split of your data for validation"
+        )
+    return set(_read_list(path))
+
+
 def dataset_pairs(root: str | Path, kind: str, split: str) -> list[tuple[Path, Path]]:
-    """(xml, image) pairs of one split of a dataset laid out as ``kind``."""
+    """(xml, image) pairs of one split of a dataset laid out as ``kind``.
+
+    ``holdout`` is the committed validation list carved from ``train`` (slfm/splits/<kind>_holdout.txt) and
+    ``fit`` is ``train`` without it."""
     root = Path(root)
+    if split in (HOLDOUT, FIT) and not (root / f"{split}.txt").is_file() and not (root / split).is_dir():
+        names = holdout_names(kind)
+        pairs = dataset_pairs(root, kind, "train")
+        return [(x, i) for x, i in pairs if (i.stem in names) == (split == HOLDOUT)]
     _require_dir(root, f"{kind} dataset")
     if kind == "aizoo":
         folder = root / split

@@ -73,9 +73,9 @@ def test_eval_writes_report_and_pr_plot(trained, moxa, tmp_path):
     assert set(data["ap50"]) == {"face", "mask"}
     assert 0 <= data["map50"] <= 1 and 0 <= data["map50_95"] <= data["map50"] + 1e-9
     assert data["machine"]["cpu_count"] >= 1
-    # the paper's mAP protocol: per-class NMS 0.3 above 0.02, no face/mask suppression
     spread = data["map50_bootstrap"]
     assert spread["resamples"] == 10 and 0 <= spread["p5"] <= spread["p95"] <= 1 and spread["std"] >= 0
+    # the paper's mAP protocol: per-class NMS 0.3 above 0.02, no face/mask suppression
     post = data["postprocess"]
     assert (post["score_threshold"], post["nms_iou"], post["cross_class_iou"]) == (0.02, 0.3, 0.0)
     assert report.with_suffix(".png").stat().st_size > 1000

@@ -108,12 +108,13 @@ def test_nhwc_tflite(real_checkpoint, real_inputs, tmp_path):
 
 
 def test_int8_without_data_calibrates_on_real_photos(real_checkpoint, real_inputs, tmp_path):
-    """``slfm convert --precision int8`` with neither --qat nor --data: PTQ on scikit-image's real photos, said in
-    the sidecar, and still a working detector (its confident detections agree with PyTorch fp32)."""
+    """``slfm convert --precision int8 --ptq`` without --data: PTQ on scikit-image's real photos, said in the
+    sidecar, and still a working detector (its confident detections agree with PyTorch fp32). (Without --ptq the
+    bundled weights take their bundled QAT checkpoint: tests/test_pipeline.py.)"""
     pytest.importorskip("skimage", reason="the fallback calibration photos ship with scikit-image")
     from _fixtures_convert import run_convert
 
-    done = run_convert("--to", "executorch", "--precision", "int8", "--out", str(tmp_path))
+    done = run_convert("--to", "executorch", "--precision", "int8", "--ptq", "--out", str(tmp_path))
     assert list(done) == ["executorch"]
     pte = Path(done["executorch"]["artifact"])
     meta = read_sidecar(pte)

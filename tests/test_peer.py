@@ -45,7 +45,7 @@ def test_peer_per_class_decode_follows_the_map_protocol(aizoo_sample):
     from slfm.postprocess import EVAL
 
     samples = load_dataset(aizoo_sample.parent, "aizoo", "val-sample", limit=40)
-    det = PeerDetector(need(PEER), score_threshold=EVAL.score_threshold, nms_iou=EVAL.nms_iou, per_class=True)
+    det = PeerDetector(need(PEER), post=EVAL)
     assert evaluate_samples(det, samples, progress=False)["map50"] > 0.75
     both = 0
     for s in samples[:10]:

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from slfm.cli import main
-from slfm.pipeline import Step, run_steps, up_to_date
+from slfm.pipeline import Step, run_steps, step_key, up_to_date
 
 
 def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
@@ -19,7 +19,10 @@ def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
     assert all(s["status"] == "done" for s in state.values())
     report = json.loads((out / "report.json").read_text())
     assert {a["format"] for a in report["artifacts"]} == {"tflite"}
-    assert all(a["passed"] is True and a["snr_db"] > 40 for a in report["artifacts"])
+    # fp32 and, without any data, int8 from the bundled QAT checkpoint: both checked on real photos
+    assert {a["precision"] for a in report["artifacts"]} == {"fp32", "int8"}
+    assert all(a["passed"] is True for a in report["artifacts"])
+    assert all(a["snr_db"] > 40 for a in report["artifacts"] if a["precision"] == "fp32")
     # a rerun finds every step up to date
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert r.exit_code == 0 and r.output.count("up to date, skipped") == len(state)
@@ -40,7 +43,27 @@ def test_failing_step_stops_the_chain_and_keeps_earlier_outputs(tmp_path):
     state = json.loads((out / "steps.json").read_text())
     assert state["ok"]["status"] == "done" and state["broken"]["status"] == "failed" and "never" not in state
     assert "0.24" in (out / "logs" / "ok.log").read_text()  # the earlier step's output is still there
-    assert up_to_date(steps[0], state) and not up_to_date(steps[1], state)
+    assert up_to_date(steps[0], state, step_key(steps[0])) and not up_to_date(steps[1], state, step_key(steps[1]))
+
+
+def test_step_key_follows_input_content_and_code_not_mtimes(tmp_path):
+    """The cache keys on what decides a step's output: an edited input or other code reruns it, a touch does not."""
+    import os
+
+    data = tmp_path / "in.bin"
+    data.write_bytes(b"weights v1")
+    step = Step("s", ["info"], [tmp_path / "out"], [data])
+    key = step_key(step, code="c1")
+    os.utime(data, (1, 1))  # older mtime, same content: same key
+    assert step_key(step, code="c1") == key
+    data.write_bytes(b"weights v2")
+    assert step_key(step, code="c1") != key
+    data.write_bytes(b"weights v1")
+    assert step_key(step, code="c2") != key  # an upgrade of slfm (its source or version) reruns the step
+    assert step_key(Step("s", ["info", "--image-size", "320"], [], [data]), code="c1") != key
+    from slfm.pipeline import code_fingerprint
+
+    assert code_fingerprint() == code_fingerprint() and len(code_fingerprint()) == 64
 
 
 def test_rerun_with_new_weights_moves_the_old_weights_artifacts_aside(tmp_path):
@@ -70,3 +93,43 @@ def test_rerun_with_new_weights_moves_the_old_weights_artifacts_aside(tmp_path):
     (art / "fp32-tflite.done").write_text("")
     assert retire_stale_artifacts(art, ckpt, tmp_path / "stale2") == []
     assert (art / "fp32-tflite.done").exists() and not (tmp_path / "stale2").exists()
+
+
+def test_main_job_takes_int8_from_the_bundled_qat_checkpoint(tmp_path):
+    """No QAT training by default: the bundled weights' QAT checkpoint makes the int8 artifacts; QAT runs only
+    when asked (--qat-epochs), and other weights fall back to PTQ, with or without data."""
+    from slfm.checkpoint import BUNDLED_QAT, MODELS_DIR, bundled_qat, resolve_checkpoint
+    from slfm.pipeline import plan
+
+    fmts = ["tflite", "executorch"]
+    ckpt = resolve_checkpoint("moxa3k")
+    assert bundled_qat(ckpt) == MODELS_DIR / BUNDLED_QAT["moxa3k"]
+    for data in (None, tmp_path):
+        steps = {s.name: s for s in plan(tmp_path, None, data, "moxa3k", 0, 0, None, fmts, ["local"], 3, 1)}
+        assert "qat" not in steps
+        for fmt in fmts:
+            args = steps[f"convert-int8-{fmt}"].args
+            assert args[args.index("--qat") + 1] == str(bundled_qat(ckpt))
+    steps = {s.name: s for s in plan(tmp_path, None, tmp_path, "moxa3k", 0, 3, None, fmts, ["local"], 3, 1)}
+    assert steps["qat"].args[steps["qat"].args.index("--epochs") + 1] == "3"
+    assert str(tmp_path / "qat" / "qat.pt") in steps["convert-int8-tflite"].args
+    other = tmp_path / "other.pt"
+    other.write_bytes(ckpt.read_bytes() + b"")  # same bytes: same hash, so still the bundled QAT's source
+    assert bundled_qat(other) == bundled_qat(ckpt)
+    from slfm.checkpoint import load_model, save_checkpoint
+
+    model, _ = load_model(ckpt)
+    save_checkpoint(other, model, model.config)  # the same weights saved anew: another file, no bundled QAT
+    steps = {s.name: s for s in plan(tmp_path, other, None, "moxa3k", 0, 0, None, fmts, ["local"], 3, 1)}
+    assert "--ptq" in steps["convert-int8-tflite"].args and "--qat" not in steps["convert-int8-tflite"].args
+
+
+def test_bundled_qat_checkpoints_belong_to_the_bundled_weights():
+    """When the bundled fp32 weights change, their QAT checkpoint must be remade (the card's command)."""
+    from slfm.checkpoint import BUNDLED, BUNDLED_QAT, MODELS_DIR, file_sha256, read_data
+
+    for name, qfile in BUNDLED_QAT.items():
+        q = read_data(MODELS_DIR / qfile)
+        assert q["source_sha256"] == file_sha256(MODELS_DIR / BUNDLED[name]), f"{qfile} is stale: remake it"
+        assert q["quantizer"]["mode"] == "qat" and (MODELS_DIR / qfile).stat().st_size < 2_000_000
+        assert q["data"]["val_split"] == "holdout"  # picked on data carved from train, not the test split

@@ -169,3 +169,13 @@ def test_voc_layout_with_user_class_map(tmp_path):
     assert samples[0].labels.tolist() == [1, 2]
     with pytest.raises(SlfmError, match="target must be 'face' or 'mask'"):
         parse_class_map("nomask=person")
+
+
+def test_holdout_is_a_fixed_validation_split_carved_from_train(moxa):
+    """``holdout`` (the committed list) and ``fit`` partition ``train``; the test split stays untouched."""
+    from slfm.voc import holdout_names, load_dataset
+
+    names = lambda split: {s.image.stem for s in load_dataset(moxa, "moxa3k", split)}  # noqa: E731
+    train, fit, holdout, test = names("train"), names("fit"), names("holdout"), names("test")
+    assert holdout | fit == train and not holdout & fit and not holdout & test
+    assert len(holdout) == len(holdout_names("moxa3k")) == 200

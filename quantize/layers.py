@@ -170,7 +170,6 @@ def _layers_command():
     def layers(quantized, checkpoint, data, kind, split, images, threads, out):
         """Per-layer SNR of the int8 graph of QUANTIZED (a QAT/PTQ checkpoint, or 'aizoo' / 'moxa3k' for the
         bundled QAT) against fp32, on real images (without --data: scikit-image's photos)."""
-        import json
         import shlex
         import sys
         import time
@@ -207,7 +206,6 @@ def _layers_command():
             where = "scikit-image's photos"
         rows = layer_table(pm, reference, xs)
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         report = {
             "command": "slfm bench layers " + shlex.join(sys.argv[3:]),
             "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -221,9 +219,10 @@ def _layers_command():
             "layers": rows,
             "chart": out.with_suffix(".png").name,
         }
-        out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+        from slfm.bench import write
+
+        write(report, out, markdown(report))  # JSON + Markdown, as every bench report
         chart(report, out.with_suffix(".png"))
-        out.with_suffix(".md").write_text(markdown(report))
         click.echo(out.with_suffix(".md").read_text())
 
     return layers

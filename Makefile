@@ -23,9 +23,10 @@ PIPELINE_ARGS ?= $(if $(DATA),--data $(DATA) --dataset moxa3k,)
 main: install
 	$(VENV)/bin/slfm pipeline --out runs/pipeline $(PIPELINE_ARGS)
 
-# Toolchains for the device and demo-app suites: emulated Raspberry Pi (root), kotlinc, Swift (root).
+# Toolchains for the device and demo-app suites: emulated Raspberry Pi (root), kotlinc, Swift (root), the browser
+# demo's LiteRT.js (npm ci) + chromium and chromium-driver (root).
 toolchains:
-	@for s in device_tests/pi_root/setup.sh android_demo/setup_kotlin.sh ios_demo/setup_swift.sh; do \
+	@for s in device_tests/pi_root/setup.sh android_demo/setup_kotlin.sh ios_demo/setup_swift.sh web_demo/setup.sh; do \
 	  echo "== $$s"; \
 	  if ! SLFM_PIP=$(CURDIR)/$(PIP) bash $$s; then \
 	    if [ "$(STRICT)" = 1 ]; then echo "$$s failed" >&2; exit 1; fi; \

@@ -23,7 +23,8 @@ from slfm.errors import SlfmError
     "--target",
     default="local",
     show_default=True,
-    help="local | ssh://user@host[:port] (a Pi) | adb[:serial] (Android) | macos (Core ML)",
+    help="local | ssh://user@host[:port] (a Pi) | adb[:serial] (Android) | macos (Core ML) | "
+    "browser[:wasm|:webgpu] (headless Chromium, LiteRT.js)",
 )
 @click.option(
     "--data",

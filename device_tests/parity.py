@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from slfm.artifact import ArtifactMeta, read_sidecar
 from slfm.bench import latency_stats
-from slfm.device_tests import coreml_spec, report, tflrt_env, thresholds
+from slfm.device_tests import browser, coreml_spec, report, tflrt_env, thresholds
 from slfm.device_tests.compare import live_anchors, match_detections, output_errors
 from slfm.device_tests.inputs import DataSpec, Image, load_images, prepare_inputs
 from slfm.device_tests.remote import AdbRemote, SshRemote
@@ -79,9 +79,9 @@ def make_remote(opts: ParityOptions) -> SshRemote | AdbRemote | None:
         )
     if opts.target == "adb" or opts.target.startswith("adb:"):
         return AdbRemote.parse(opts.target)
-    if opts.target in ("local", "macos"):
+    if opts.target in ("local", "macos") or browser.is_target(opts.target):
         return None
-    raise SlfmError(f"unknown target {opts.target!r}: use local, ssh://user@host[:port], adb[:serial] or macos")
+    raise SlfmError(f"unknown target {opts.target!r}: use local, ssh://user@host[:port], adb[:serial], macos, browser")
 
 
 def plan(opts: ParityOptions, path: Path, meta: ArtifactMeta, remote) -> list:
@@ -92,6 +92,8 @@ def plan(opts: ParityOptions, path: Path, meta: ArtifactMeta, remote) -> list:
             return [("skipped", f"{opts.target}: only .tflite artifacts run on this target ({fmt} given)")]
         base = opts.remote_dir or ("/data/local/tmp/slfm-parity" if isinstance(remote, AdbRemote) else "slfm-parity")
         return [DeviceRunner(remote, path, meta, opts.threads, opts.remote_python, base, opts.timeout)]
+    if browser.is_target(opts.target):
+        return browser.plan(opts.target, path, meta, opts.timeout)
     if fmt == "coreml" or opts.target == "macos":
         if fmt != "coreml":
             return [("skipped", f"target macos checks Core ML artifacts ({fmt} given): use --target local")]

@@ -33,12 +33,12 @@ IOS_SCHEME = "SLFMDemo"
 
 
 class DeployGroup(LazyGroup):
-    lazy = {"pi": "slfm.device_tests.deploy_pi:pi"}
+    lazy = {"pi": "slfm.device_tests.deploy_pi:pi", "web": "slfm.deploy_web:web"}
 
 
 @click.group(cls=DeployGroup)
 def deploy() -> None:
-    """Put an artifact on a device: Android (adb), iOS (Xcode) or a Raspberry Pi (ssh)."""
+    """Put an artifact on a device: Android (adb), iOS (Xcode), a Raspberry Pi (ssh) or a web page (any phone)."""
 
 
 # ---------------------------------------------------------------------------------------------- shared

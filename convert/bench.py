@@ -60,6 +60,7 @@ def build(opts: dict, echo=click.echo) -> dict:
     from slfm.checkpoint import bundled_qat, file_sha256, load_model, read_data
     from slfm.convert.api import convert
     from slfm.convert.forms import FORMS_VERSION
+    from slfm.fingerprint import code_fingerprint
     from slfm.quantize.calibrate import calibration_batches, ptq
     from slfm.quantize.qat import QATConfig, qat, trained_recipe
     from slfm.quantize.quantized import save_quantized
@@ -67,7 +68,7 @@ def build(opts: dict, echo=click.echo) -> dict:
 
     work, ckpt = opts["work"], opts["checkpoint"]
     cache = Cache(work, opts["rebuild"])
-    base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION}
+    base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION, "code": code_fingerprint()}
     model, fp32_ckpt = load_model(ckpt)
 
     def samples():

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from slfm.data import DetectionDataset
 from slfm.model import SLFMDet
+from slfm.quantize.equalize import EQUALIZE_BATCHES, equalized
 from slfm.quantize.quantized import prepare
 from slfm.voc import Sample
 
@@ -28,8 +31,16 @@ def calibration_batches(samples: list[Sample], model: SLFMDet, n: int, batch: in
         yield x
 
 
-def ptq(model: SLFMDet, batches, backend: str = "xnnpack", total: int | None = None) -> torch.fx.GraphModule:
-    """Prepared graph with observers calibrated on ``batches`` (tensors [B, 3, S, S])."""
+def ptq(
+    model: SLFMDet, batches, backend: str = "xnnpack", total: int | None = None, equalize: bool = True
+) -> torch.fx.GraphModule:
+    """Prepared graph with observers calibrated on ``batches`` (tensors [B, 3, S, S]); with ``equalize``, of a
+    range-equalized copy of ``model`` (:func:`slfm.quantize.equalize.equalized`, the first batches)."""
+    if equalize:
+        batches = iter(batches)
+        head = list(itertools.islice(batches, EQUALIZE_BATCHES))
+        model = equalized(model, head)
+        batches = itertools.chain(head, batches)
     pm = prepare(model.eval(), qat=False, backend=backend)
     with torch.no_grad():
         for x in tqdm(batches, desc="calibrate", total=total, leave=False):

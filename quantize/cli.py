@@ -62,6 +62,12 @@ def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple
     show_default=True,
     help="learned activation ranges: their learning rate as a multiple of --lr",
 )
+@click.option(
+    "--equalize/--no-equalize",
+    default=QATConfig.equalize,
+    show_default=True,
+    help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
+)
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/qat"), show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
@@ -110,6 +116,7 @@ def qat(
     calib,
     act_ranges,
     range_lr_scale,
+    equalize,
     backend,
     out,
     workers,
@@ -162,6 +169,7 @@ def qat(
         calib=calib,
         act_ranges=act_ranges,
         range_lr_scale=range_lr_scale,
+        equalize=equalize,
         workers=workers,
         seed=seed,
         limit=limit,
@@ -209,11 +217,17 @@ def qat(
     show_default=True,
     help="calibration images (spread over the split)",
 )
+@click.option(
+    "--equalize/--no-equalize",
+    default=True,
+    show_default=True,
+    help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
+)
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/ptq"), show_default=True)
 @click.option("--val-split", default="", help="evaluate the int8 simulation on this split ('' for none)")
 @click.option("--val-limit", type=int, default=None)
-def ptq(checkpoint, data, kind, split, class_map, calib, backend, out, val_split, val_limit):
+def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out, val_split, val_limit):
     """Post-training int8 quantization of CHECKPOINT (a path, or 'aizoo' / 'moxa3k') calibrated on real images
     -> OUT/ptq.pt."""
     from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
@@ -226,8 +240,14 @@ def ptq(checkpoint, data, kind, split, class_map, calib, backend, out, val_split
     model, _ = load_model(checkpoint)
     samples = load_dataset(data, kind, split or "train", _class_map(class_map))
     backends = _backends(backend)
-    pm = run(model, calibration_batches(samples, model, calib), backends[0], total=-(-min(calib, len(samples)) // 8))
-    extra = {"source_checkpoint": str(checkpoint), "source_sha256": file_sha256(checkpoint), "calib_images": calib}
+    batches = calibration_batches(samples, model, calib)
+    pm = run(model, batches, backends[0], total=-(-min(calib, len(samples)) // 8), equalize=equalize)
+    extra = {
+        "source_checkpoint": str(checkpoint),
+        "source_sha256": file_sha256(checkpoint),
+        "calib_images": calib,
+        "equalized": equalize,
+    }
     if val_split:
         from slfm.quantize.calibrate import spread
         from slfm.quantize.evaluate import int8_map50

@@ -4,6 +4,9 @@ Trains the graph every artifact exports (:mod:`slfm.quantize.graph`) on the mult
 head is not in that graph. The recipe, from what was measured here (``moxa3k_512``, 150 held-out training
 images, int8 simulation; fp32 0.751 mAP@0.5):
 
+- **Ranges equalized first** (:mod:`slfm.quantize.equalize`): the backbone's channel ranges are levelled
+  across each per-tensor int8 scale without changing the fp32 function; on Moxa3K holdout images this alone
+  raised the PTQ graph's box-offset SNR from 17.2 to 22.0 dB and its class-score SNR from 36.3 to 40.3 dB.
 - **Ranges as PTQ sets them.** Activation ranges come from PTQ's histogram observer on letterboxed whole
   images (as deployed) and then stay fixed (``act_ranges="histogram"``). torchao's default QAT fake-quantizers
   (moving-average min/max, ``"ema"``) re-estimate them on every augmented training crop: their starting point
@@ -30,6 +33,7 @@ from slfm.data import DetectionDataset
 from slfm.loss import LossWeights, balanced_class_weights, distillation_loss, multibox_loss
 from slfm.model import SLFMDet
 from slfm.quantize.calibrate import calibration_batches
+from slfm.quantize.equalize import EQUALIZE_BATCHES, equalized
 from slfm.quantize.quantized import prepare, save_quantized, set_mode
 from slfm.voc import Sample
 
@@ -43,6 +47,7 @@ class QATConfig:
     calib: int = 128  # letterboxed whole images that set the activation ranges (PTQ's histogram observer)
     act_ranges: str = "learned"  # calibrated, then trained (LSQ); "histogram": fixed; "ema": torchao moving average
     range_lr_scale: float = 1.0  # learned ranges: their learning rate as a multiple of lr
+    equalize: bool = True  # cross-layer range equalization of the backbone before calibration
     workers: int = 2
     seed: int = 0
     limit: int | None = None  # train on N images drawn (seeded) from the training split
@@ -112,6 +117,8 @@ def qat(
 
     torch.manual_seed(cfg.seed)
     teacher = copy.deepcopy(model).eval() if cfg.distill_weight else None
+    if cfg.equalize:  # the same fp32 function with per-tensor-friendly channel ranges (slfm.quantize.equalize)
+        model = equalized(model, calibration_batches(samples, model, EQUALIZE_BATCHES * 8))
     pm = prepare(model.eval(), qat=True, backend=backends[0], act_ranges=cfg.act_ranges)
     set_mode(pm, train=False)
     # ranges from letterboxed whole images (as every artifact receives them) spread over the whole split, also

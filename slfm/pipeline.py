@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 
 from slfm.errors import SlfmError
+from slfm.fingerprint import code_fingerprint
 
 STATE = "steps.json"
 
@@ -51,22 +52,6 @@ def _sha(path: Path) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
-
-
-def code_fingerprint() -> str:
-    """sha256 of slfm's version and the source of every subpackage (core, convert, quantize, device_tests)."""
-    import slfm
-    import slfm.convert
-    import slfm.device_tests
-    import slfm.quantize
-
-    h = hashlib.sha256(slfm.__version__.encode())
-    for pkg in (slfm, slfm.convert, slfm.quantize, slfm.device_tests):
-        root = Path(pkg.__file__).parent
-        for f in sorted(root.rglob("*.py")):
-            h.update(str(f.relative_to(root)).encode())
-            h.update(f.read_bytes())
     return h.hexdigest()
 
 

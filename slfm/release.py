@@ -158,7 +158,8 @@ def qat_markdown(models_dir: Path = MODELS_DIR, reports: Path = MODELS_DIR.paren
             f"## `{qfile}` ({path.stat().st_size / 1e6:.2f} MB): int8 QAT of `{BUNDLED[name]}`",
             "",
             f"- Made by: `{q.get('command', 'slfm qat')}`",
-            f"- Recipe: {c.get('epochs')} epoch(s) on {q.get('train_images')} images of {d.get('dataset')} "
+            f"- Recipe: {'backbone channel ranges equalized (same fp32 function), then ' if c.get('equalize') else ''}"
+            f"{c.get('epochs')} epoch(s) on {q.get('train_images')} images of {d.get('dataset')} "
             f"`{d.get('train_split')}`, Adam lr {c.get('lr')} cosine, batch {c.get('batch_size')}; loss: "
             f"distillation from the fp32 weights x{c.get('distill_weight')}, labels x{c.get('label_weight')}; "
             f"activation ranges `{c.get('act_ranges')}` from {c.get('calib')} letterboxed images; BatchNorm "

@@ -133,7 +133,15 @@ def qat(
 
     import torch
 
-    from slfm.checkpoint import BUNDLED, BUNDLED_QAT, MODELS_DIR, file_sha256, load_model, resolve_checkpoint
+    from slfm.checkpoint import (
+        BUNDLED,
+        BUNDLED_QAT,
+        MODELS_DIR,
+        file_sha256,
+        load_model,
+        read_data,
+        resolve_checkpoint,
+    )
     from slfm.errors import SlfmError
     from slfm.evaluate import machine
     from slfm.quantize.calibrate import spread
@@ -187,7 +195,7 @@ def qat(
         command="slfm " + shlex.join(sys.argv[1:]),
         train_machine=machine(),
     )
-    best = torch.load(path, weights_only=True)
+    best = read_data(path)
     click.echo(f"QAT checkpoint: {path} (epoch {best.get('best_epoch')})")
     if bundle:
         import shutil

@@ -84,3 +84,4 @@ PROGRAMS_REFUSED = {
 
 OUT_DIR = OutDir()
 OUT_FILE = OutFile()
+IN_FILE = InFile()

@@ -104,3 +104,221 @@ def test_parity_on_a_folder_whose_sidecar_names_a_crafted_pt2_runs_no_code(tflit
     row = json.loads(out.with_suffix(".json").read_text())["artifacts"][0]
     assert row["artifact"] == str(art) and row["status"] == "ok"  # the artifact itself was still checked
     assert "fq.pt2: a torch.export program" in row["fake_quant_note"] and "vs_fake_quant" not in row
+
+
+# ------------------------------------------------------------------------------------------ helpers: real photos
+
+
+def photo(name: str = "astronaut"):
+    """A real photo scikit-image ships (BGR): astronaut has one face the bundled AIZOO weights find."""
+    import numpy as np
+    from skimage import data
+
+    rgb = getattr(data, name)()
+    return np.ascontiguousarray(rgb[..., :3][..., ::-1])
+
+
+def write_photo(path: Path, name: str = "astronaut") -> Path:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), photo(name))
+    return path
+
+
+def cut(src: Path, dst: Path, keep: float = 0.5) -> Path:
+    """A copy of ``src`` cut after ``keep`` of its bytes: header fine, data missing."""
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def voc_pair(folder: Path, stem: str, name: str = "astronaut", box=(170, 20, 290, 200), xml: str | None = None):
+    """A real photo + a VOC XML (one face box, or the given XML text) in ``folder``."""
+    img = write_photo(folder / f"{stem}.jpg", name)
+    h, w = photo(name).shape[:2]
+    x1, y1, x2, y2 = box
+    text = xml or (
+        f"<annotation><size><width>{w}</width><height>{h}</height><depth>3</depth></size><object><name>face"
+        f"</name><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
+        "</annotation>"
+    )
+    (folder / f"{stem}.xml").write_text(text)
+    return img
+
+
+# ------------------------------------------------------------------------------------------ 2. one bad input
+
+
+def test_detect_folder_keeps_going_past_unreadable_images(tmp_path):
+    src = tmp_path / "in"
+    good = write_photo(src / "b_good.jpg")
+    (src / "a_empty.jpg").write_bytes(b"")
+    (src / "c_noise.png").write_bytes(os.urandom(3000))
+    cut(good, src / "a_cut.jpg")
+    out = tmp_path / "out"
+    code, text = invoke("detect", src, "--out", out)
+    assert code == 1
+    for bad in ("a_empty.jpg", "c_noise.png", "a_cut.jpg"):
+        assert text.count(f"warning: cannot decode image {src / bad}") == 1, text
+    assert "Error: 3 of 4 input(s) failed" in text
+    report = json.loads((out / "detections.json").read_text())
+    assert len(report) == 4 and "truncated" in report[str(src / "a_cut.jpg")]["error"]
+    assert len(report[str(good)]["detections"]) == 1 and (out / "b_good_det.jpg").is_file()
+
+
+def test_eval_and_training_skip_a_jpeg_whose_pixels_are_cut(tmp_path):
+    import warnings
+
+    from slfm.config import ModelConfig
+    from slfm.data import DetectionDataset
+    from slfm.images import DataWarning
+    from slfm.voc import load_dataset
+
+    data = tmp_path / "voc"
+    for i in range(3):
+        voc_pair(data, f"img{i}")
+    cut(data / "img1.jpg", data / "img1.jpg.part")
+    os.replace(data / "img1.jpg.part", data / "img1.jpg")
+    with pytest.warns(DataWarning, match=r"img1.jpg: the image file is truncated"):
+        samples = load_dataset(data, "voc", "x")
+    assert [s.image.name for s in samples] == ["img0.jpg", "img2.jpg"]
+    code, text = invoke("eval", "aizoo", "--data", data, "--dataset", "voc", "--split", "x")
+    assert code == 0 and "img1.jpg: the image file is truncated" in text
+    assert json.loads(text[text.index("{") :])["images"] == 2
+
+    # cut after the dataset was loaded: eval leaves it out, training substitutes another image (2 workers)
+    cut(data / "img2.jpg", data / "img2.jpg.part")
+    os.replace(data / "img2.jpg.part", data / "img2.jpg")
+    from slfm.checkpoint import bundled_checkpoint, load_model
+    from slfm.evaluate import evaluate_samples
+    from slfm.predictor import Predictor
+
+    model, _ = load_model(bundled_checkpoint("aizoo"))
+    with pytest.warns(DataWarning, match="img2.jpg"):
+        r = evaluate_samples(Predictor(model, model.config), samples, progress=False)
+    assert r["images"] == 1 and r["skipped"] == [str(data / "img2.jpg")]
+    ds = DetectionDataset(samples, ModelConfig(image_size=64))
+    with pytest.warns(DataWarning, match="img2.jpg.*another training image"):
+        assert ds[1][0].shape == (3, 64, 64)
+    loader = torch.utils.data.DataLoader(DetectionDataset(samples, ModelConfig(image_size=64)), batch_size=2, num_workers=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (x, *_rest), = list(loader)
+    assert x.shape == (2, 3, 64, 64)
+
+
+def test_parity_fails_only_the_bad_artifacts_and_checks_the_rest(tflite_fp32, tmp_path):
+    """Random bytes and truncated copies of a .tflite and a .pte, a sidecar with another input size, random and
+    truncated sidecars: each is one failed row naming its file; the good artifact (sorted last) still passes."""
+    ckpt, tfl = tflite_fp32
+    folder = tmp_path / "arts"
+    good = artifact_copy(tfl, folder, "z_good.tflite")
+    data = tfl.read_bytes()
+    bad = {
+        "a_random.tflite": os.urandom(4096),
+        "b_cut.tflite": data[: len(data) // 2],
+        "c_random.pte": os.urandom(4096),
+        "d_empty.pte": b"",
+    }
+    for name, content in bad.items():
+        p = artifact_copy(tfl, folder, name, format="executorch" if name.endswith(".pte") else "tflite")
+        p.write_bytes(content)
+    artifact_copy(tfl, folder, "e_size.tflite", image_size=512)
+    sidecar = Path(str(tfl) + ".json").read_bytes()
+    for name, content in {"f_noise.tflite": os.urandom(300), "g_cut.tflite": sidecar[: len(sidecar) // 2]}.items():
+        Path(str(artifact_copy(tfl, folder, name)) + ".json").write_bytes(content)
+    out = tmp_path / "rep"
+    code, text = invoke("parity", folder, "--checkpoint", ckpt, "--limit", "1", *PARITY_FAST, "--out", out)
+    assert code == 1 and "parity failed for 7 of 8" in text
+    rows = {Path(r["artifact"]).name: r for r in json.loads(out.with_suffix(".json").read_text())["artifacts"]}
+    assert rows["z_good.tflite"]["passed"] is True
+    for name in [*bad, "e_size.tflite", "f_noise.tflite", "g_cut.tflite"]:
+        assert rows[name]["status"] == "error" and rows[name]["passed"] is False, rows[name]
+        assert name in rows[name]["error"], rows[name]["error"]
+    assert "sidecar says [1, 3, 512, 512]" in rows["e_size.tflite"]["error"]
+    assert "not an ExecuTorch program" in rows["c_random.pte"]["error"]
+    assert "unreadable artifact metadata" in rows["f_noise.tflite"]["error"]
+
+
+# ------------------------------------------------------------------------------------------ 3. silent wrong answers
+
+
+@pytest.mark.parametrize("field, value", [("xmax", "nan"), ("ymin", "inf"), ("xmin", "-inf"), ("ymax", "ten")])
+def test_non_finite_or_non_numeric_box_is_reported_never_kept(tmp_path, field, value):
+    from slfm.images import DataWarning
+    from slfm.voc import load_dataset
+
+    coords = {"xmin": "10", "ymin": "10", "xmax": "60", "ymax": "80", field: value}
+    box = "".join(f"<{k}>{v}</{k}>" for k, v in coords.items())
+    xml = (
+        "<annotation><size><width>512</width><height>512</height></size>"
+        f"<object><name>face</name><bndbox>{box}</bndbox></object>"
+        "<object><name>mask</name><bndbox><xmin>100</xmin><ymin>100</ymin><xmax>200</xmax><ymax>220</ymax>"
+        "</bndbox></object></annotation>"
+    )
+    voc_pair(tmp_path, "p", xml=xml)
+    with pytest.warns(DataWarning, match=rf"p.xml: object 0 \(face\) .*<{field}> '{value}'"):
+        (s,) = load_dataset(tmp_path, "voc", "x")
+    assert s.boxes.tolist() == [[100, 100, 200, 220]] and s.labels.tolist() == [2]
+
+
+def test_non_numeric_size_is_a_warning_not_a_traceback(tmp_path):
+    from slfm.images import DataWarning
+    from slfm.voc import load_dataset
+
+    xml = (
+        "<annotation><size><width>wide</width><height>512</height></size><object><name>face</name><bndbox>"
+        "<xmin>10</xmin><ymin>10</ymin><xmax>60</xmax><ymax>80</ymax></bndbox></object></annotation>"
+    )
+    voc_pair(tmp_path, "p", xml=xml)
+    with pytest.warns(DataWarning, match=r"p.xml: non-numeric <width> 'wide'; using the image's size 512x512"):
+        (s,) = load_dataset(tmp_path, "voc", "x")
+    assert (s.width, s.height) == (512, 512) and len(s.boxes) == 1
+
+
+def test_exif_orientation_is_applied_as_viewers_do(tmp_path):
+    """A real photo stored rotated with the EXIF tag saying so (as phones do) reads, sizes and detects upright."""
+    import numpy as np
+    from PIL import Image
+
+    from slfm.images import image_size, read_image
+
+    upright = photo("coffee")  # 600 x 400
+    rgb = np.ascontiguousarray(np.rot90(upright, 1)[..., ::-1])  # stored turned 90 degrees counter-clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to show"
+    Image.fromarray(rgb).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    write_photo(tmp_path / "upright.jpg", "coffee")
+    assert image_size(tmp_path / "phone.jpg") == (600, 400)
+    a, b = read_image(tmp_path / "phone.jpg"), read_image(tmp_path / "upright.jpg")
+    assert a.shape == b.shape == (400, 600, 3) and np.abs(a.astype(int) - b).mean() < 3
+    code, _ = invoke("detect", tmp_path, "--out", tmp_path / "out", "--score", "0.3")
+    rep = json.loads((tmp_path / "out" / "detections.json").read_text())
+    phone, ref = rep[str(tmp_path / "phone.jpg")], rep[str(tmp_path / "upright.jpg")]
+    assert code == 0 and (phone["width"], phone["height"]) == (600, 400)
+    assert len(phone["detections"]) == len(ref["detections"]) >= 1
+    for d, e in zip(phone["detections"], ref["detections"], strict=True):
+        assert d["label"] == e["label"] and np.abs(np.subtract(d["box"], e["box"])).max() < 8
+
+
+def test_detect_names_outputs_apart_and_reports_an_unwritable_one(tmp_path):
+    import cv2
+    import numpy as np
+
+    src = tmp_path / "in"
+    for suffix in (".jpg", ".jpeg", ".png"):
+        write_photo(src / f"photo{suffix}")
+    cv2.imwrite(str(src / "wide.png"), np.full((4, 70000, 3), 127, np.uint8))
+    cv2.imwrite(str(src / "line.png"), np.full((1, 4000, 3), 127, np.uint8))  # 4000x1: letterboxed to 1 px
+    out = tmp_path / "out"
+    code, text = invoke("detect", src, "--out", out)
+    assert code == 1 and "Error: 1 of 5 input(s) failed" in text
+    assert sorted(p.name for p in out.glob("*_det.jpg")) == [
+        "line_det.jpg",
+        "photo_jpeg_det.jpg",
+        "photo_jpg_det.jpg",
+        "photo_png_det.jpg",
+    ]
+    wide = json.loads((out / "detections.json").read_text())[str(src / "wide.png")]
+    assert "wide_det.jpg" in wide["error"] and "65500" in wide["error"] and "detections" in wide  # kept

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -74,7 +75,9 @@ def load_data(path: str | Path, what: str = "slfm checkpoint"):
     if not path.is_file():
         raise SlfmError(f"{what} not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's business
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         msg = str(e)
         code = re.search(r"GLOBAL ([\w.]+)", msg)

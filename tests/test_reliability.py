@@ -201,10 +201,11 @@ def test_eval_and_training_skip_a_jpeg_whose_pixels_are_cut(tmp_path):
     ds = DetectionDataset(samples, ModelConfig(image_size=64))
     with pytest.warns(DataWarning, match="img2.jpg.*another training image"):
         assert ds[1][0].shape == (3, 64, 64)
-    loader = torch.utils.data.DataLoader(DetectionDataset(samples, ModelConfig(image_size=64)), batch_size=2, num_workers=2)
+    fresh = DetectionDataset(samples, ModelConfig(image_size=64))  # workers warn in their own processes
+    loader = torch.utils.data.DataLoader(fresh, batch_size=2, num_workers=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        (x, *_rest), = list(loader)
+        ((x, *_rest),) = list(loader)
     assert x.shape == (2, 3, 64, 64)
 
 
@@ -213,7 +214,7 @@ def test_parity_fails_only_the_bad_artifacts_and_checks_the_rest(tflite_fp32, tm
     truncated sidecars: each is one failed row naming its file; the good artifact (sorted last) still passes."""
     ckpt, tfl = tflite_fp32
     folder = tmp_path / "arts"
-    good = artifact_copy(tfl, folder, "z_good.tflite")
+    artifact_copy(tfl, folder, "z_good.tflite")
     data = tfl.read_bytes()
     bad = {
         "a_random.tflite": os.urandom(4096),
@@ -322,3 +323,248 @@ def test_detect_names_outputs_apart_and_reports_an_unwritable_one(tmp_path):
     ]
     wide = json.loads((out / "detections.json").read_text())[str(src / "wide.png")]
     assert "wide_det.jpg" in wide["error"] and "65500" in wide["error"] and "detections" in wide  # kept
+
+
+# ------------------------------------------------------------------------------------------ 4. user mistakes
+
+
+@pytest.fixture
+def a_file(tmp_path) -> Path:
+    (tmp_path / "afile").write_text("not a folder")
+    return tmp_path / "afile"
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["train", "--data", ".", "--image-size", "0"], "--image-size"),
+        (["train", "--data", ".", "--batch-size", "0"], "--batch-size"),
+        (["train", "--data", ".", "--lr", "-1"], "--lr"),
+        (["train", "--data", ".", "--workers", "-1"], "--workers"),
+        (["train", "--data", ".", "--threads", "-2"], "--threads"),
+        (["train", "--data", ".", "--val-every", "0"], "--val-every"),
+        (["train", "--data", ".", "--epochs", "-1"], "--epochs"),
+        (["train", "--data", ".", "--out", "{file}"], "--out"),
+        (["train", "--data", ".", "--out", "{file}/run"], "--out"),
+        (["detect", "x.jpg", "--size", "-32"], "--size"),
+        (["detect", "x.jpg", "--score", "2"], "--score"),
+        (["detect", "x.jpg", "--nms", "5"], "--nms"),
+        (["detect", "x.jpg", "--out", "{file}"], "--out"),
+        (["eval", "--data", ".", "--limit", "-1"], "--limit"),
+        (["eval", "--data", ".", "--json", "{dir}"], "--json"),
+        (["info", "--image-size", "0"], "--image-size"),
+        (["ptq", "aizoo", "--data", ".", "--calib", "0"], "--calib"),
+        (["convert", "aizoo", "--out", "{file}"], "--out"),
+        (["convert", "aizoo", "--calib", "0"], "--calib"),
+        (["parity", ".", "--threads", "0"], "--threads"),
+        (["parity", ".", "--limit", "-1"], "--limit"),
+        (["compact", "--data", ".", "--out", "o", "--quality", "0"], "--quality"),
+    ],
+)
+def test_bad_options_are_usage_errors_before_any_work(args, option, a_file, tmp_path):
+    args = [a.format(file=a_file, dir=tmp_path) for a in args]
+    code, out = invoke(*args)
+    assert code == 2 and f"Invalid value for '{option}'" in out, out
+
+
+def test_a_4000x1_image_is_detected_not_a_traceback(tmp_path):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "line.png"), np.full((1, 4000, 3), 127, np.uint8))
+    code, out = invoke("detect", tmp_path / "line.png", "--out", tmp_path / "out", "--mode", "reference")
+    assert code == 0 and (tmp_path / "out" / "line_det.jpg").is_file(), out
+
+
+# ------------------------------------------------------------------------------------------ 7. messages
+
+
+def test_corrupt_checkpoints_never_get_advice_to_lift_the_safety_check(tmp_path):
+    evil = tmp_path / "code.pt"
+    torch.save({"format": "slfm-checkpoint", "x": _RunsCode(tmp_path / "ran")}, evil)
+    cut(evil, tmp_path / "cut.pt")
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x04garbage")
+    for f, why in (("code.pt", "holds code"), ("cut.pt", "corrupt or truncated"), ("junk.pt", "corrupt")):
+        code, out = invoke("info", tmp_path / f)
+        assert code == 1 and f"{tmp_path / f} is not a readable slfm checkpoint" in out and why in out, out
+        assert "weights_only" not in out and "trusted source" not in out and "Re-running" not in out
+    assert not (tmp_path / "ran").exists()
+
+
+def test_detect_says_what_it_takes_when_given_an_artifact(tmp_path):
+    art = tmp_path / "model.tflite"
+    art.write_bytes(b"\x1c\x00\x00\x00TFL3" + os.urandom(100))
+    code, out = invoke("detect", art)
+    assert code == 1 and "model.tflite is an on-device artifact: detect takes [CHECKPOINT] SOURCE" in out
+    write_photo(tmp_path / "p.jpg")
+    code, out = invoke("detect", art, tmp_path / "p.jpg")
+    assert code == 1 and "model.tflite is an on-device artifact, not a slfm checkpoint" in out
+    assert "corrupt" not in out
+
+
+@pytest.mark.parametrize("spec", ["ssh://-vvv", "ssh://-oBatchMode", "ssh://-q@pi", "ssh://-Fx:22"])
+def test_ssh_target_starting_with_a_dash_is_refused(spec):
+    from slfm.device_tests.remote import SshRemote
+    from slfm.errors import SlfmError
+
+    with pytest.raises(SlfmError, match="starting with '-' would be read by ssh as an option"):
+        SshRemote.parse(spec)
+
+
+def test_ptq_and_qat_take_bundled_names(tmp_path):
+    for cmd in ("ptq", "qat"):
+        code, out = invoke(cmd, "aizoo", "--data", tmp_path / "none", "--dataset", "aizoo", "--out", tmp_path / cmd)
+        assert code == 1 and "folder not found" in out and "checkpoint not found" not in out, out
+
+
+# ------------------------------------------------------------------------------------------ 5. training bookkeeping
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
+def log_epochs(run: Path) -> list[int]:
+    lines = (run / "log.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,")
+    return [int(line.split(",")[0]) for line in lines[1:]]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A real 2-epoch run (4 real photos at 64 px), started from its own folder with a relative --data."""
+    root = tmp_path_factory.mktemp("tiny")
+    for i, name in enumerate(PHOTOS):
+        voc_pair(root / "voc", f"p{i}", name)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        args = ["train", "--data", "voc", "--dataset", "voc", "--split", "x", "--val-split", "x", "--out", "run"]
+        code, out = invoke(*args, "--image-size", "64", "--epochs", "2", "--batch-size", "2", "--workers", "0",
+                           "--init", "none")  # fmt: skip
+    finally:
+        os.chdir(cwd)
+    assert code == 0, out
+    assert log_epochs(root / "run") == [1, 2]
+    return root / "run"
+
+
+def resume(run: Path, epochs: int, cwd: Path) -> str:
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        code, out = invoke("train", "--resume", run / "last.pt", "--epochs", epochs, "--workers", "0")
+    finally:
+        os.chdir(here)
+    assert code == 0, out
+    return out
+
+
+def test_a_run_resumes_from_any_folder(tiny_run, tmp_path):
+    run = tmp_path / "moved"
+    shutil.copytree(tiny_run, run)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resume(run, 3, elsewhere)  # the data path was relative to another folder
+    assert log_epochs(run) == [1, 2, 3]
+
+
+def test_resume_after_a_kill_between_last_pt_and_the_log_row(tiny_run, tmp_path):
+    run = tmp_path / "r"
+    shutil.copytree(tiny_run, run)
+    log = run / "log.csv"
+    log.write_text("".join(log.read_text().splitlines(keepends=True)[:-1]))  # epoch 2's row never written
+    resume(run, 3, tmp_path)
+    assert log_epochs(run) == [1, 2, 3]
+
+
+def test_resume_after_a_kill_between_the_log_row_and_last_pt(tiny_run, tmp_path):
+    run = tmp_path / "r"
+    shutil.copytree(tiny_run, run)
+    with open(run / "log.csv", "a") as f:  # epoch 3 logged, killed before its last.pt (the old order)
+        f.write("3,0.001,1,1,1,1,0.5,0.5,0.5,1,1\n")
+    resume(run, 3, tmp_path)
+    assert log_epochs(run) == [1, 2, 3]
+
+
+def test_best_is_saved_before_last_and_read_back_on_resume(tiny_run, tmp_path):
+    from slfm.checkpoint import load_model, read_checkpoint, save_checkpoint
+    from slfm.train import save_epoch
+
+    run = tmp_path / "r"
+    shutil.copytree(tiny_run, run)
+    last = read_checkpoint(run / "last.pt")
+    model, _ = load_model(run / "last.pt")
+    meta = {k: last[k] for k in ("train_config", "train_machine", "epoch", "metrics")}
+    save_epoch(run, model, model.config, last["train_state"], meta, improved=True)
+    files = [run / "best.pt", run / "last.pt", run / "log.csv"]
+    assert [f.stat().st_mtime_ns for f in files] == sorted(f.stat().st_mtime_ns for f in files)
+    # killed after best.pt, before last.pt: best.pt holds a newer, better epoch than last.pt knows of
+    save_checkpoint(run / "best.pt", model, model.config, **{**meta, "metrics": {**meta["metrics"], "map50": 2.0}})
+    out = resume(run, 3, tmp_path)
+    assert read_checkpoint(run / "best.pt")["metrics"]["map50"] == 2.0  # not replaced by a worse epoch
+    assert f"best checkpoint: {run / 'best.pt'}" in out
+
+
+# ------------------------------------------------------------------------------------------ 6. concurrent runs
+
+
+@pytest.fixture
+def held(tmp_path):
+    """An output folder held by another live process (a real one, holding slfm's folder lock)."""
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "held"
+    code = f"import time; from slfm.outputs import folder_lock\nwith folder_lock({str(folder)!r}):\n time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    lock = folder / ".slfm.lock"
+    for _ in range(200):
+        if lock.is_file() and lock.read_text().strip():
+            break
+        time.sleep(0.05)
+    yield folder, proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def test_a_folder_held_by_a_live_run_is_refused(held, tmp_path):
+    folder, pid = held
+    write_photo(tmp_path / "p.jpg")
+    data = tmp_path / "voc"
+    voc_pair(data, "p0")
+    for args in (
+        ["detect", tmp_path / "p.jpg", "--out", folder],
+        ["convert", "aizoo", "--to", "tflite", "--out", folder],
+        ["train", "--data", data, "--dataset", "voc", "--out", folder, "--init", "none"],
+    ):
+        code, out = invoke(*args)
+        assert code == 1 and f"{folder} is in use by another slfm {args[0]} run (pid {pid}" in out, out
+    assert not (folder / "detections.json").exists() and not list(folder.glob("*.tflite"))
+
+
+def test_a_stale_lock_from_a_killed_run_is_taken_over(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "out"
+    out.mkdir()
+    import socket
+
+    (out / ".slfm.lock").write_text(f"{dead.pid} {socket.gethostname()}\n")
+    write_photo(tmp_path / "p.jpg")
+    code, text = invoke("detect", tmp_path / "p.jpg", "--out", out)
+    assert code == 0, text
+    assert (out / "detections.json").is_file() and not (out / ".slfm.lock").exists()
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_temp(tmp_path):
+    from slfm.outputs import atomic_path, write_text
+
+    target = write_text(tmp_path / "report.json", "old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.json"]

@@ -568,3 +568,105 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temp(tmp_path):
             tmp.write_text("half")
             raise KeyboardInterrupt
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+# ------------------------------------------------------------------------------------------ fuzz: every input kind
+
+CORRUPTIONS = ("random", "half", "tenth", "empty")
+
+
+def corrupt(src: Path, dst: Path, how: str) -> Path:
+    """``dst``: random bytes (as long as ``src``, fixed seed), ``src`` cut to a half or a tenth, or empty."""
+    import random
+
+    data = src.read_bytes()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(
+        {
+            "random": random.Random(len(data)).randbytes(max(len(data), 64)),
+            "half": data[: len(data) // 2],
+            "tenth": data[: len(data) // 10],
+            "empty": b"",
+        }[how]
+    )
+    return dst
+
+
+def error_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("Error:")]
+
+
+@pytest.fixture(scope="module")
+def voc_data(tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("fuzzvoc")
+    for i, name in enumerate(PHOTOS[:3]):
+        voc_pair(data, f"p{i}", name)
+    return data
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_fuzz_checkpoint_through_every_command(how, voc_data, tflite_fp32, tmp_path):
+    from slfm.checkpoint import bundled_checkpoint
+
+    bad = corrupt(bundled_checkpoint("aizoo"), tmp_path / "bad.pt", how)
+    _, tfl = tflite_fp32
+    write_photo(tmp_path / "p.jpg")
+    for args in (
+        ["info", bad],
+        ["detect", bad, tmp_path / "p.jpg", "--out", tmp_path / "det"],
+        ["eval", bad, "--data", voc_data, "--dataset", "voc", "--split", "x"],
+        ["convert", bad, "--to", "tflite", "--out", tmp_path / "art"],
+        ["parity", tfl, "--checkpoint", bad, *PARITY_FAST, "--limit", "1", "--out", tmp_path / "rep"],
+    ):
+        code, out = invoke(*args)
+        errors = error_lines(out)
+        assert code == 1 and len(errors) == 1 and str(bad) in errors[0], (args[0], out)
+        assert "weights_only" not in out
+    assert not list((tmp_path / "art").glob("*.tflite"))
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_fuzz_image_in_a_folder_and_alone(how, tmp_path):
+    good = write_photo(tmp_path / "in" / "good.jpg")
+    bad = corrupt(good, tmp_path / "in" / "bad.jpg", how)
+    code, out = invoke("detect", tmp_path / "in", "--out", tmp_path / "out")
+    assert code == 1 and out.count(f"warning: cannot decode image {bad}") == 1, out
+    report = json.loads((tmp_path / "out" / "detections.json").read_text())
+    assert len(report[str(good)]["detections"]) == 1 and "error" in report[str(bad)]
+    code, out = invoke("detect", bad, "--out", tmp_path / "alone")
+    assert code == 1 and len(error_lines(out)) == 1 and "bad.jpg" in error_lines(out)[0], out
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_fuzz_voc_xml_in_a_dataset_and_alone(how, voc_data, tmp_path):
+    data = tmp_path / "voc"
+    shutil.copytree(voc_data, data)
+    bad = corrupt(voc_data / "p1.xml", data / "p1.xml", how)
+    code, out = invoke("eval", "aizoo", "--data", data, "--dataset", "voc", "--split", "x")
+    warns = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert code == 0 and len(warns) == 1 and str(bad) in warns[0], out
+    assert json.loads(out[out.index("{") :])["images"] == 2  # the other two images still evaluated
+    for p in ("p0", "p2"):
+        (data / f"{p}.xml").unlink()
+    code, out = invoke("eval", "aizoo", "--data", data, "--dataset", "voc", "--split", "x")
+    assert code == 1 and len(error_lines(out)) == 1 and "no usable annotated images" in out, out
+
+
+@pytest.mark.parametrize("kind", ["tflite", "pte", "sidecar"])
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_fuzz_artifact_and_sidecar_beside_a_good_artifact(kind, how, tflite_fp32, tmp_path):
+    ckpt, tfl = tflite_fp32
+    folder = tmp_path / "arts"
+    artifact_copy(tfl, folder, "good.tflite")
+    if kind == "sidecar":
+        bad = artifact_copy(tfl, folder, "bad.tflite")
+        corrupt(Path(str(tfl) + ".json"), Path(str(bad) + ".json"), how)
+    else:
+        bad = artifact_copy(tfl, folder, f"bad.{kind}", format="executorch" if kind == "pte" else "tflite")
+        corrupt(tfl, bad, how)
+    out = tmp_path / "rep"
+    code, text = invoke("parity", folder, "--checkpoint", ckpt, "--limit", "1", *PARITY_FAST, "--out", out)
+    assert code == 1 and error_lines(text) == [f"Error: parity failed for 1 of 2: {bad.name} on local"], text
+    rows = {Path(r["artifact"]).name: r for r in json.loads(out.with_suffix(".json").read_text())["artifacts"]}
+    assert rows["good.tflite"]["passed"] is True
+    assert rows[bad.name]["status"] == "error" and str(bad) in rows[bad.name]["error"], rows[bad.name]

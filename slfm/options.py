@@ -26,35 +26,19 @@ def _file_in_the_way(path: Path) -> Path | None:
     return None
 
 
-class OutDir(click.Path):
-    """An output folder: it may not exist yet, but must not be a file nor lie under one."""
+class OutPath(click.Path):
+    """An output folder (``folder=True``) or file: it may not exist yet, but must not be the other kind nor lie
+    under a file (so it can be made), checked before any work."""
 
-    name = "folder"
-
-    def __init__(self) -> None:
-        super().__init__(file_okay=False, dir_okay=True, path_type=Path)
-
-    def convert(self, value, param, ctx):
-        path = super().convert(value, param, ctx)
-        blocker = _file_in_the_way(Path(path))
-        if blocker is not None:
-            self.fail(f"{path}: {blocker} is a file, so this folder cannot be made", param, ctx)
-        return path
-
-
-class OutFile(click.Path):
-    """An output file: it may not exist yet, but must not be a folder, and its folder must be makeable."""
-
-    name = "file"
-
-    def __init__(self) -> None:
-        super().__init__(file_okay=True, dir_okay=False, path_type=Path)
+    def __init__(self, folder: bool) -> None:
+        super().__init__(file_okay=not folder, dir_okay=folder, path_type=Path)
+        self.name = "folder" if folder else "file"
 
     def convert(self, value, param, ctx):
         path = super().convert(value, param, ctx)
         blocker = _file_in_the_way(Path(path))
         if blocker is not None:
-            self.fail(f"{path}: {blocker} is a file, so this file cannot be written", param, ctx)
+            self.fail(f"{path}: {blocker} is a file, so this {self.name} cannot be made", param, ctx)
         return path
 
 
@@ -82,6 +66,6 @@ PROGRAMS_REFUSED = {
     "(slfm qat / slfm ptq), whose fake-quant model is rebuilt from data"
 }
 
-OUT_DIR = OutDir()
-OUT_FILE = OutFile()
+OUT_DIR = OutPath(folder=True)
+OUT_FILE = OutPath(folder=False)
 IN_FILE = InFile()

@@ -10,7 +10,23 @@ import click
 # The network's largest stride: smaller inputs have no coarse feature map.
 MIN_IMAGE_SIZE = 32
 
-IMAGE_SIZE = click.IntRange(min=MIN_IMAGE_SIZE)
+
+class ImageSize(click.ParamType):
+    """An input size in pixels: an integer of at least :data:`MIN_IMAGE_SIZE`."""
+
+    name = "pixels"
+
+    def convert(self, value, param, ctx):
+        try:
+            size = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number of pixels", param, ctx)
+        if size < MIN_IMAGE_SIZE:
+            self.fail(f"{size} is below {MIN_IMAGE_SIZE}, the network's largest stride", param, ctx)
+        return size
+
+
+IMAGE_SIZE = ImageSize()
 POSITIVE = click.IntRange(min=1)  # counts of things to do: epochs, batch size, images, calibration images
 NON_NEGATIVE = click.IntRange(min=0)  # counts where 0 means none / all / default (workers, threads 0)
 FRACTION = click.FloatRange(0, 1)  # probabilities, scores, IoUs

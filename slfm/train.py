@@ -11,6 +11,7 @@ import io
 import math
 import os
 import time
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -71,6 +72,7 @@ class TrainConfig:
     val_every: int = 1
     time_limit: float | None = None  # seconds of epochs (training + validation); sets epochs from their pace
     save_period: int = 0  # also keep epoch<N>.pt every N epochs (0: only last.pt and best.pt)
+    run_id: str = ""  # set when a run starts, kept on resume: tells this run's best.pt from an earlier run's
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))
 
     @classmethod
@@ -196,15 +198,18 @@ def save_epoch(out: Path, model, model_cfg: ModelConfig, state: dict, meta: dict
         csv.writer(f).writerow([_fmt(state["log_row"].get(k)) for k in CSV_FIELDS])
 
 
-def saved_best(path: Path) -> float:
-    """The validation mAP@0.5 recorded in a best.pt (-1 if there is none or it has none)."""
-    if not path.is_file():
+def saved_best(path: Path, run_id: str) -> float:
+    """The validation mAP@0.5 recorded in this run's best.pt (-1 if there is none, it has none, or it is an
+    earlier run's)."""
+    if not run_id or not path.is_file():
         return -1.0
     try:
-        m = read_checkpoint(path).get("metrics", {}).get("map50")
+        ckpt = read_checkpoint(path)
     except SlfmError:
         return -1.0
-    return float(m) if isinstance(m, (int, float)) else -1.0
+    m = ckpt.get("metrics", {}).get("map50")
+    same_run = ckpt.get("train_config", {}).get("run_id") == run_id
+    return float(m) if same_run and isinstance(m, (int, float)) else -1.0
 
 
 def sync_log(path: Path, train_state: dict | None) -> None:
@@ -251,7 +256,9 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
             }
         )
         start_epoch = int(ckpt["train_state"]["epoch"]) + 1
-        best = max(float(ckpt["train_state"]["best_map50"]), saved_best(Path(cfg.out) / "best.pt"))
+        best = max(float(ckpt["train_state"]["best_map50"]), saved_best(Path(cfg.out) / "best.pt", cfg.run_id))
+    elif not cfg.run_id:
+        cfg.run_id = uuid.uuid4().hex
     torch.manual_seed(cfg.seed)
     if ckpt is None:
         resolve_init_weights(cfg.init)  # a missing weights file fails before any data is read

@@ -487,7 +487,7 @@ def test_resume_after_a_kill_between_the_log_row_and_last_pt(tiny_run, tmp_path)
 
 def test_best_is_saved_before_last_and_read_back_on_resume(tiny_run, tmp_path):
     from slfm.checkpoint import load_model, read_checkpoint, save_checkpoint
-    from slfm.train import save_epoch
+    from slfm.train import save_epoch, saved_best
 
     run = tmp_path / "r"
     shutil.copytree(tiny_run, run)
@@ -499,6 +499,7 @@ def test_best_is_saved_before_last_and_read_back_on_resume(tiny_run, tmp_path):
     assert [f.stat().st_mtime_ns for f in files] == sorted(f.stat().st_mtime_ns for f in files)
     # killed after best.pt, before last.pt: best.pt holds a newer, better epoch than last.pt knows of
     save_checkpoint(run / "best.pt", model, model.config, **{**meta, "metrics": {**meta["metrics"], "map50": 2.0}})
+    assert saved_best(run / "best.pt", "another-run") == -1.0  # an earlier run's best.pt in the folder: ignored
     out = resume(run, 3, tmp_path)
     assert read_checkpoint(run / "best.pt")["metrics"]["map50"] == 2.0  # not replaced by a worse epoch
     assert f"best checkpoint: {run / 'best.pt'}" in out

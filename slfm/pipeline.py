@@ -26,6 +26,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE
+from slfm.outputs import write_text
 
 STATE = "steps.json"
 
@@ -145,7 +146,7 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
             "log": str(log),
             "skipped": False,
         }
-        state_path.write_text(json.dumps(recorded, indent=1) + "\n")
+        write_text(state_path, json.dumps(recorded, indent=1) + "\n")
         if not ok:
             tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:] or ["(no output)"]
             raise SlfmError(
@@ -154,7 +155,7 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
             )
         echo(f"{head}: done in {seconds} s")
     echo(f"pipeline: {len(steps)} steps in {time.perf_counter() - t_all:.0f} s")
-    state_path.write_text(json.dumps(recorded, indent=1) + "\n")
+    write_text(state_path, json.dumps(recorded, indent=1) + "\n")
     return recorded
 
 

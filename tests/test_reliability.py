@@ -505,6 +505,27 @@ def test_best_is_saved_before_last_and_read_back_on_resume(tiny_run, tmp_path):
     assert f"best checkpoint: {run / 'best.pt'}" in out
 
 
+def test_divergence_names_no_checkpoint_that_does_not_exist(tmp_path):
+    for i, name in enumerate(PHOTOS):
+        voc_pair(tmp_path / "voc", f"p{i}", name)
+    args = [
+        "--data",
+        tmp_path / "voc",
+        "--dataset",
+        "voc",
+        "--split",
+        "x",
+        "--val-split",
+        "",
+        "--out",
+        tmp_path / "run",
+    ]
+    code, out = invoke("train", *args, "--image-size", "64", "--epochs", "2", "--batch-size", "2", "--workers", "0",
+                       "--init", "none", "--lr", "1e38")  # fmt: skip
+    assert code == 1 and "training diverged at epoch 1" in out and "no checkpoint was saved before it" in out
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
 # ------------------------------------------------------------------------------------------ 6. concurrent runs
 
 

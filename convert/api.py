@@ -14,6 +14,7 @@ from slfm.config import ModelConfig
 from slfm.convert.forms import export_friendly
 from slfm.errors import SlfmError
 from slfm.model import InferenceWrapper, SLFMDet
+from slfm.outputs import atomic_path, write_bytes
 
 TARGETS = ("tflite", "coreml", "executorch")
 SUFFIX = {"tflite": ".tflite", "coreml": ".mlpackage", "executorch": ".pte"}
@@ -117,19 +118,18 @@ def _tflite(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
             data = tflite.fp16_weights(data)
             quant = "weights-fp16"
     path = out / artifact_name("tflite", src.model.config.image_size, precision, quant, nhwc)
-    tflite.write(path, data)
     meta = src.meta("tflite", precision, precision == "int8", layout="NHWC" if nhwc else "NCHW", quantization=quant)
-    _fill_tflite_io(path, meta)
-    tflite.write(path, embed_tflite(data, meta))
+    _fill_tflite_io(data, meta)
+    write_bytes(path, embed_tflite(data, meta))
     write_sidecar(path, meta)
     return path
 
 
-def _fill_tflite_io(path: Path, meta: ArtifactMeta) -> None:
+def _fill_tflite_io(model: bytes, meta: ArtifactMeta) -> None:
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_path=str(path))
+    it = Interpreter(model_content=model)
     d = it.get_input_details()[0]
     meta.input_dtype = np.dtype(d["dtype"]).name
     if d["dtype"] != np.float32:
@@ -161,8 +161,7 @@ def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
     meta = src.meta("executorch", precision, precision == "int8", quantization=quant)
     data, left = to_pte(module, x, pte_constant_methods(meta))
     path = out / artifact_name("executorch", src.model.config.image_size, precision, quant, False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    write_bytes(path, data)
     meta.extra["outside_delegate"] = left  # sidecar only (known after lowering)
     write_sidecar(path, meta)
     if left:
@@ -171,8 +170,6 @@ def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
 
 
 def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: bool = True) -> Path:
-    import shutil
-
     from slfm.convert.coreml import to_coreml
 
     if nhwc:
@@ -189,10 +186,8 @@ def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: boo
     meta.extra["coreml_input"] = "image" if image_input else "tensor"
     ml = to_coreml(module, x, meta, precision, image_input=image_input, quantized=quantized)
     path = out / artifact_name("coreml", src.model.config.image_size, precision, quant, False)
-    if path.exists():
-        shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ml.save(str(path))
+    with atomic_path(path) as tmp:  # a folder: swapped in whole
+        ml.save(str(tmp))
     write_sidecar(path, meta)
     return path
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from slfm.options import NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
+
 RUNNABLE = ("tflite", "executorch")
 
 
@@ -243,14 +245,14 @@ def measure(opts: dict, built: dict, echo=click.echo) -> tuple[list[dict], int]:
         for k, stats in latency_in_subprocess(spec, x).items():
             rows[k].setdefault("latency_ms", {})[str(threads)] = stats
     torch.set_num_threads(max(opts["threads"]))
-    dets = {}
+    dets, kept = {}, test
     for k in runnable:
         det = model if k.startswith("pytorch") else load_runner(rows[k]["artifact"], threads=max(opts["threads"]))
         r = evaluate_samples(Predictor(det, config, post=EVAL), test, desc=f"mAP {k}", keep_detections=True)
-        dets[k] = r["detections"]
+        dets[k], kept = r["detections"], r["samples"]  # every model reads (and skips) the same images
         rows[k].update(map50=r["map50"], ap50=r["ap50"])
         echo(f"{k}: mAP@0.5 {r['map50']:.4f}")
-    boxes, labels = [s.boxes for s in test], [s.labels for s in test]
+    boxes, labels = [s.boxes for s in kept], [s.labels for s in kept]
     for k in runnable:  # the change against PyTorch fp32 and how far it moves over resampled test sets
         if k != "pytorch fp32" and opts.get("bootstrap"):
             spread = paired_bootstrap_delta(dets["pytorch fp32"], dets[k], boxes, labels, opts["bootstrap"])
@@ -409,22 +411,20 @@ def chart(report: dict, path: Path) -> None:
 )
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
 @click.option("--split", default="test", show_default=True, help="split for mAP")
-@click.option("--limit", type=int, default=None, help="mAP on the first N images of the split (default: all)")
-@click.option("--calib", type=int, default=128, show_default=True, help="PTQ calibration images (train split)")
+@click.option("--limit", type=POSITIVE, default=None, help="mAP on the first N images of the split (default: all)")
+@click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images (train split)")
 @click.option(
     "--qat-epochs",
-    type=click.IntRange(min=0),
+    type=NON_NEGATIVE,
     default=0,
     show_default=True,
     help="train QAT here for N epochs (0: the bundled QAT checkpoint of bundled weights, else QAT's default)",
 )
-@click.option("--qat-limit", type=click.IntRange(min=0), default=0, show_default=True, help="QAT on N images (0: all)")
-@click.option("--qat-lr", type=click.FloatRange(min=0), default=1e-4, show_default=True, help="QAT lr (Adam, cosine)")
-@click.option(
-    "--bootstrap", type=click.IntRange(min=0), default=200, show_default=True, help="paired resamples for each ΔmAP"
-)
-@click.option("--runs", type=int, default=30, show_default=True, help="timed rounds per thread setting")
-@click.option("--warmup", type=int, default=3, show_default=True)
+@click.option("--qat-limit", type=NON_NEGATIVE, default=0, show_default=True, help="QAT on N images (0: all)")
+@click.option("--qat-lr", type=POSITIVE_FLOAT, default=1e-4, show_default=True, help="QAT lr (Adam, cosine)")
+@click.option("--bootstrap", type=NON_NEGATIVE, default=200, show_default=True, help="paired resamples for each ΔmAP")
+@click.option("--runs", type=POSITIVE, default=30, show_default=True, help="timed rounds per thread setting")
+@click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)
 @click.option("--threads", default="1,2", show_default=True, help="thread counts to time, comma-separated")
 @click.option(
     "--work",

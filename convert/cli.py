@@ -18,6 +18,8 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map
+from slfm.options import OUT_DIR, POSITIVE
+from slfm.outputs import folder_lock, write_text
 
 TO_CHOICES = ["tflite", "coreml", "executorch", "all"]
 
@@ -57,7 +59,7 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
 )
 @click.option("--ptq", is_flag=True, help="int8 by post-training quantization here, even where a QAT checkpoint exists")
 @click.option("--nhwc", is_flag=True, help="TFLite: channels-last input [1, S, S, 3]")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("artifacts"), show_default=True)
+@click.option("--out", type=OUT_DIR, default=Path("artifacts"), show_default=True)
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
@@ -67,10 +69,15 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
 @click.option("--split", default="train", show_default=True)
 @click.option("--class-map", default=None)
-@click.option("--calib", type=int, default=128, show_default=True, help="PTQ calibration images")
+@click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images")
 def convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib):
     """Convert an fp32 CHECKPOINT (a path, or 'aizoo' / 'moxa3k'; default: the bundled weights for --dataset)
     to on-device artifacts (+ <artifact>.json contracts) in OUT."""
+    with folder_lock(out, "slfm convert"):  # refused before any work if another live convert writes there
+        _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib)
+
+
+def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib):
     from slfm.checkpoint import bundled_qat, resolve_checkpoint
     from slfm.convert.api import convert as run
     from slfm.errors import SlfmError
@@ -131,4 +138,4 @@ def convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, c
             "seconds": round(time.perf_counter() - t0, 1),
             "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
-        marker_path(out, precision, fmt).write_text(json.dumps(info, indent=1) + "\n")
+        write_text(marker_path(out, precision, fmt), json.dumps(info, indent=1) + "\n")

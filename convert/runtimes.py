@@ -68,6 +68,13 @@ class TFLiteRunner(Runner):
         self.interp = Interpreter(model_path=str(path), num_threads=threads)
         self.interp.allocate_tensors()
         self.input = self.interp.get_input_details()[0]
+        s = meta.image_size
+        want = [1, s, s, 3] if meta.layout == "NHWC" else [1, 3, s, s]
+        if list(self.input["shape"]) != want:
+            raise SlfmError(
+                f"{path}: the model takes input {list(self.input['shape'])} but its sidecar says {want} "
+                f"(image_size {s}, {meta.layout}): the sidecar does not belong to this artifact"
+            )
         # litert-torch names outputs ..._output_0, ..._output_1 in the module's return order (loc, scores)
         outs = sorted(self.interp.get_output_details(), key=lambda d: d["name"])
         self.outputs = outs
@@ -123,6 +130,11 @@ class ExecuTorchRunner(Runner):
 
         global _ET_POOL_FIXED
         self.torch = torch
+        with open(path, "rb") as f:
+            ident = f.read(8)[4:8]
+        # executorch 1.5.1 aborts the whole process (not an exception) logging a non-ASCII program identifier
+        if not (ident[:2] == b"ET" and ident[2:].isdigit()):
+            raise SlfmError(f"{path}: not an ExecuTorch program (no 'ET..' identifier at byte 4): corrupt or foreign")
         self.threads = _et_threads(threads)
         self.program = Runtime.get().load_program(path)
         self.method = self.program.load_method("forward")  # the XNNPACK delegate keeps the pool from here on
@@ -130,7 +142,11 @@ class ExecuTorchRunner(Runner):
 
     def __call__(self, x):
         x = self._check(x)
-        loc, scores = self.method.execute([self.torch.from_numpy(x)])
+        try:
+            loc, scores = self.method.execute([self.torch.from_numpy(x)])
+        except RuntimeError as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SlfmError(f"{self.path}: ExecuTorch could not run it: {first}") from e
         return loc[0].numpy().astype(np.float32), scores[0].numpy().astype(np.float32)
 
 
@@ -218,12 +234,18 @@ def load_runner(path: str | Path, threads: int = 1, runtime: str = "auto") -> Ru
         raise SlfmError(f"unknown runtime {runtime!r}: use one of {RUNTIMES}")
     kind = runtime_for(path) if runtime == "auto" else runtime
     meta = read_sidecar(path)
-    if kind == "litert":
-        return TFLiteRunner(path, meta, threads)
-    if kind == "tflite-runtime":
-        return TFLiteRuntimeRunner(path, meta, threads)
-    if kind == "executorch":
-        return ExecuTorchRunner(path, meta, threads)
-    if kind == "coreml":
-        return CoreMLRunner(path, meta, threads)
-    raise SlfmError(f"{path}: unknown artifact type {path.suffix!r} (expected .tflite, .pte or .mlpackage)")
+    runners = {
+        "litert": TFLiteRunner,
+        "tflite-runtime": TFLiteRuntimeRunner,
+        "executorch": ExecuTorchRunner,
+        "coreml": CoreMLRunner,
+    }
+    if kind not in runners:
+        raise SlfmError(f"{path}: unknown artifact type {path.suffix!r} (expected .tflite, .pte or .mlpackage)")
+    try:
+        return runners[kind](path, meta, threads)
+    except SlfmError:
+        raise
+    except Exception as e:  # the runtime's own error on a corrupt, truncated or foreign file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SlfmError(f"{path}: not a loadable {kind} artifact (corrupt, truncated or another file): {first}") from e

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from slfm.convert.failures import conversion_error
@@ -65,9 +63,3 @@ def fp16_weights(model: bytes) -> bytes:
         return bytes(q.quantize().quantized_model)
     except Exception as e:
         raise conversion_error("tflite", "casting weights to float16 with ai-edge-quantizer", e) from e
-
-
-def write(path: Path, model: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model)
-    return path

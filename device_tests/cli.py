@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from slfm.errors import SlfmError
+from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGRAMS_REFUSED, InFile
 
 
 @click.command()
@@ -34,13 +35,13 @@ from slfm.errors import SlfmError
     help="labelled images for mAP, e.g. moxa3k:../shared/data/moxa3k  aizoo:../shared/data/aizoo:val-sample "
     "(repeatable; default: scikit-image's bundled photos, no mAP)",
 )
-@click.option("--limit", type=int, default=50, show_default=True, help="images per dataset (0: all)")
-@click.option("--runs", type=int, default=20, show_default=True, help="timed runs (after warm-up)")
-@click.option("--warmup", type=int, default=3, show_default=True)
-@click.option("--threads", type=int, default=1, show_default=True, help="runtime threads (all runtimes)")
+@click.option("--limit", type=NON_NEGATIVE, default=50, show_default=True, help="images per dataset (0: all)")
+@click.option("--runs", type=NON_NEGATIVE, default=20, show_default=True, help="timed runs (after warm-up)")
+@click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)
+@click.option("--threads", type=POSITIVE, default=1, show_default=True, help="runtime threads (all runtimes)")
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=OUT_FILE,
     default=Path("reports/parity"),
     show_default=True,
     help="report path without suffix: .json, .md and .png are written",
@@ -61,8 +62,10 @@ from slfm.errors import SlfmError
 )
 @click.option("--ssh-config", type=click.Path(path_type=Path), default=None, help="ssh -F FILE (default ~/.ssh/config)")
 @click.option("--identity", type=click.Path(path_type=Path), default=None, help="ssh -i KEY (default: your keys)")
-@click.option("--connect-timeout", type=int, default=15, show_default=True, help="seconds to reach a device")
-@click.option("--timeout", type=float, default=900, show_default=True, help="seconds per device step before giving up")
+@click.option("--connect-timeout", type=POSITIVE, default=15, show_default=True, help="seconds to reach a device")
+@click.option(
+    "--timeout", type=POSITIVE_FLOAT, default=900, show_default=True, help="seconds per device step before giving up"
+)
 @click.option("--remote-python", default="python3", show_default=True, help="Python on the device")
 @click.option(
     "--remote-dir",
@@ -85,9 +88,10 @@ from slfm.errors import SlfmError
 )
 @click.option(
     "--fake-quant",
-    type=click.Path(path_type=Path),
+    type=InFile(refuse=PROGRAMS_REFUSED),
     default=None,
-    help="int8 reference: the fake-quant model (torch.export .pt2; default: the sidecar's extra.fake_quant)",
+    help="int8 reference: the quantized checkpoint (slfm qat / ptq) whose fake-quant model is rebuilt from data "
+    "(default: the sidecar's extra.fake_quant)",
 )
 def parity(
     artifacts,

@@ -6,6 +6,7 @@ Labelled datasets (``--data``) give mAP; without them the real photos bundled in
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from slfm.config import ModelConfig
 from slfm.errors import SlfmError
-from slfm.images import read_image
+from slfm.images import DataWarning, read_image
 from slfm.predictor import prepare
 from slfm.voc import load_dataset
 
@@ -55,7 +56,12 @@ def load_images(specs: list[DataSpec], limit: int | None) -> list[Image]:
     out: list[Image] = []
     for spec in specs:
         for s in load_dataset(spec.root, spec.kind, spec.split, limit=limit):
-            out.append(Image(spec.name, str(s.image), read_image(s.image, quiet=True), s.boxes, s.labels))
+            try:
+                image = read_image(s.image, quiet=True)
+            except SlfmError as e:
+                warnings.warn(f"{e}; skipped", DataWarning, stacklevel=2)
+                continue
+            out.append(Image(spec.name, str(s.image), image, s.boxes, s.labels))
     if not specs:
         try:
             from skimage import data

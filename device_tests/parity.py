@@ -125,13 +125,14 @@ def _latency(res: RunResult) -> dict:
     return lat
 
 
-def _row_base(path: Path, meta: ArtifactMeta, target: str) -> dict:
+def _row_base(path: Path, meta: ArtifactMeta | None, target: str) -> dict:
+    """A report row's fields; ``meta`` None for an artifact whose sidecar is unreadable."""
     return {
         "artifact": str(path),
-        "format": meta.format,
-        "precision": meta.precision,
-        "quantization": meta.quantization,
-        "image_size": meta.image_size,
+        "format": meta.format if meta else SUFFIXES.get(path.suffix),
+        "precision": meta.precision if meta else None,
+        "quantization": meta.quantization if meta else None,
+        "image_size": meta.image_size if meta else None,
         "target": target,
         "size_bytes": size_bytes(path),
         "runtime": None,
@@ -199,12 +200,17 @@ def measure(
 
 
 def run_parity(opts: ParityOptions) -> dict:
-    from slfm.device_tests.reference import all_detections, load_fake_quant, load_reference, map50
+    from slfm.device_tests.reference import all_detections, load_fake_quant, load_reference, map50, refuse_program
 
     paths = discover(opts.artifacts)
-    metas = {p: read_sidecar(p) for p in paths}
+    metas, broken = {}, {}  # a bad sidecar fails its own row; the other artifacts still run
+    for p in paths:
+        try:
+            metas[p] = read_sidecar(p)
+        except SlfmError as e:
+            broken[p] = str(e)
     ckpt = opts.checkpoint
-    if ckpt is None:
+    if ckpt is None and metas:
         srcs = {m.source_checkpoint for m in metas.values() if m.source_checkpoint}
         if len(srcs) != 1 or not Path(next(iter(srcs))).is_file():
             raise SlfmError(
@@ -213,7 +219,7 @@ def run_parity(opts: ParityOptions) -> dict:
         ckpt = Path(next(iter(srcs)))
     remote = make_remote(opts)
     images = load_images(opts.data, opts.limit)
-    ref_runner, ref_info = load_reference(ckpt, opts.threads)
+    ref_runner, ref_info = load_reference(ckpt, opts.threads) if ckpt is not None else (None, {})
     rep = {
         "schema": report.SCHEMA,
         "command": opts.command,
@@ -262,9 +268,19 @@ def run_parity(opts: ParityOptions) -> dict:
                 )
         return refs[meta.image_size]
 
-    jobs = [(p, metas[p], r) for p in paths for r in plan(opts, p, metas[p], remote)]
+    jobs = [
+        (p, metas[p], r) if p in metas else (p, None, ("error", broken[p]))
+        for p in paths
+        for r in (plan(opts, p, metas[p], remote) if p in metas else [None])
+    ]
     for path, meta, runner in tqdm(jobs, desc="parity", disable=not opts.progress):
         target = getattr(runner, "target", opts.target) if not isinstance(runner, tuple) else opts.target
+        if meta is None:
+            rep["artifacts"].append({**_row_base(path, None, target), "status": "error", "error": runner[1]})
+            rep["artifacts"][-1]["passed"] = False
+            rep["passed"] = False
+            report.write(rep, opts.out, with_chart=False)
+            continue
         row = _row_base(path, meta, target)
         t = opts.thresholds.get(meta.precision, opts.thresholds["fp32"])
         if target_error and not isinstance(runner, tuple):
@@ -278,9 +294,13 @@ def run_parity(opts: ParityOptions) -> dict:
                 row["passed"] = False if row["status"] == "error" else None
         else:
             try:
+                fq_path = opts.fake_quant or _fake_quant_from_meta(path, meta)
+                if fq_path and meta.precision == "int8" and refuse_program(fq_path):
+                    row["fake_quant_note"] = f"sidecar's extra.fake_quant not loaded: {refuse_program(fq_path)}"
+                    tqdm.write(f"warning: {path}: {row['fake_quant_note']}")
+                    fq_path = None
                 ref, inputs, scales = reference(meta)
                 res = runner.run(inputs, opts.runs, opts.warmup)
-                fq_path = opts.fake_quant or _fake_quant_from_meta(path, meta)
                 fq = (
                     load_fake_quant(fq_path, opts.threads).run(inputs, 0, 0)
                     if (fq_path and meta.precision == "int8")
@@ -291,7 +311,12 @@ def run_parity(opts: ParityOptions) -> dict:
                 row["passed"] = all(c["passed"] for c in row["checks"])
             except SlfmError as e:
                 row.update(status="error", error=str(e), passed=False)
-            if (
+            except Exception as e:  # a runtime's own error on a bad artifact: this row fails, the others run
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                row.update(status="error", error=f"{path}: {type(e).__name__}: {first}", passed=False)
+            if row["status"] != "ok":  # not loadable or not runnable: nothing to compare layer by layer
+                pass
+            elif (
                 meta.format == "tflite"
                 and opts.layers != "never"
                 and (opts.layers == "always" or row["passed"] is False)

@@ -17,6 +17,7 @@ from slfm.errors import SlfmError
 from slfm.evaluate import CLASS_NAMES
 from slfm.metrics import ImageDetections, evaluate
 from slfm.model import InferenceWrapper
+from slfm.options import PROGRAMS_REFUSED
 from slfm.postprocess import DEMO, EVAL, PostprocessConfig, postprocess
 from slfm.predictor import cached_anchors, to_image_pixels
 
@@ -52,20 +53,27 @@ def load_reference(checkpoint: Path, threads: int = 1) -> tuple[TorchRunner, dic
     return TorchRunner(InferenceWrapper(model).eval(), "PyTorch eager fp32", threads), info
 
 
+def refuse_program(path: Path) -> str | None:
+    """Why ``path`` is never loaded as a fake-quant model (a torch.export program, which can hold code), or None."""
+    why = PROGRAMS_REFUSED.get(Path(path).suffix.lower())
+    return f"{path}: {why}" if why else None
+
+
 def load_fake_quant(path: Path, threads: int = 1) -> TorchRunner:
-    """An int8 artifact's fake-quant model: an slfm QAT/PTQ checkpoint (``slfm qat``), or a ``torch.export``
-    program (.pt2) whose outputs are (loc, scores)."""
+    """An int8 artifact's fake-quant model, rebuilt from an slfm QAT/PTQ checkpoint (plain data, ``slfm qat``)."""
+    reason = refuse_program(path)
+    if reason:
+        raise SlfmError(reason)
     if not path.is_file():
         raise SlfmError(f"fake-quant model not found: {path}")
-    try:
-        if path.suffix == ".pt2":
-            module = torch.export.load(str(path)).module()
-        else:
-            from slfm.quantize.quantized import fake_quant_module, load_quantized
+    from slfm.quantize.quantized import fake_quant_module, load_quantized
 
-            module = fake_quant_module(load_quantized(path)[0])
-    except Exception as e:  # any load failure is reported as one line naming the file
-        raise SlfmError(f"{path}: cannot load the fake-quant model: {str(e).splitlines()[0]}") from e
+    try:
+        module = fake_quant_module(load_quantized(path)[0])
+    except SlfmError:
+        raise
+    except Exception as e:  # any rebuild failure is reported as one line naming the file
+        raise SlfmError(f"{path}: cannot rebuild the fake-quant model: {str(e).splitlines()[0]}") from e
     return TorchRunner(module, "PyTorch fake-quant", threads)
 
 

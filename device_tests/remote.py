@@ -73,6 +73,8 @@ class SshRemote:
         m = SSH_RE.match(spec)
         if not m:
             raise SlfmError(f"target {spec!r} is not ssh://[user@]host[:port]")
+        if m["host"].startswith("-") or (m["user"] or "").startswith("-"):
+            raise SlfmError(f"target {spec!r}: a host or user starting with '-' would be read by ssh as an option")
         port = int(m["port"]) if m["port"] else None
         if port is not None and not 0 < port < 65536:
             raise SlfmError(f"target {spec!r}: port {port} out of range")

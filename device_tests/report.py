@@ -4,8 +4,9 @@ artifact). Written again after every artifact, so an interrupted run keeps what 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from slfm.outputs import atomic_path, write_text
 
 SCHEMA = "slfm-parity/1"
 
@@ -99,13 +100,11 @@ def chart(report: dict, path: Path) -> None:
 
 def write(report: dict, out: Path, with_chart: bool = True) -> dict[str, Path]:
     """Atomically write OUT.json and OUT.md (and OUT.png); returns the paths."""
-    out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"json": out.with_suffix(".json"), "md": out.with_suffix(".md")}
     for key, text in (("json", json.dumps(report, indent=1) + "\n"), ("md", markdown(report))):
-        tmp = paths[key].with_name(paths[key].name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, paths[key])
+        write_text(paths[key], text)
     if with_chart and report["artifacts"]:
         paths["png"] = out.with_suffix(".png")
-        chart(report, paths["png"])
+        with atomic_path(paths["png"]) as tmp:
+            chart(report, tmp)
     return paths

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map, _dataset_options
+from slfm.options import FRACTION, NON_NEGATIVE, OUT_DIR, POSITIVE, POSITIVE_FLOAT
 from slfm.quantize.qat import QATConfig, trained_recipe
 from slfm.quantize.quantizer import ACT_RANGES
 
@@ -38,12 +39,12 @@ def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple
 @click.command()
 @click.argument("checkpoint")
 @_dataset_options
-@click.option("--epochs", type=click.IntRange(min=1), default=QATConfig.epochs, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=QATConfig.batch_size, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0), default=QATConfig.lr, show_default=True, help="Adam, cosine")
+@click.option("--epochs", type=POSITIVE, default=QATConfig.epochs, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=QATConfig.batch_size, show_default=True)
+@click.option("--lr", type=POSITIVE_FLOAT, default=QATConfig.lr, show_default=True, help="Adam, cosine")
 @click.option(
     "--calib",
-    type=click.IntRange(min=1),
+    type=POSITIVE,
     default=QATConfig.calib,
     show_default=True,
     help="letterboxed images that set the activation ranges (PTQ's histogram observer)",
@@ -69,18 +70,18 @@ def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple
     help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
 )
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/qat"), show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
-@click.option("--threads", type=click.IntRange(min=0), default=0, help="torch threads (0: torch's default)")
+@click.option("--out", type=OUT_DIR, default=Path("runs/qat"), show_default=True)
+@click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True)
+@click.option("--threads", type=NON_NEGATIVE, default=0, help="torch threads (0: torch's default)")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="train on N images drawn from the split")
+@click.option("--limit", type=POSITIVE, default=None, help="train on N images drawn from the split")
 @click.option(
     "--val-split",
     default=None,
     help="pick the epoch by int8 mAP on this split ('' for none: the last epoch)  [default: holdout, the "
     "committed validation list carved from train]",
 )
-@click.option("--val-limit", type=click.IntRange(min=1), default=None, help="validate on N images spread over it")
+@click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over it")
 @click.option(
     "--freeze-bn/--train-bn",
     default=True,
@@ -89,7 +90,7 @@ def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple
 )
 @click.option(
     "--full-image-prob",
-    type=click.FloatRange(0, 1),
+    type=FRACTION,
     default=None,
     help="share of samples letterboxed whole instead of cropped  [default: as the checkpoint was trained]",
 )
@@ -140,7 +141,15 @@ def qat(
 
     import torch
 
-    from slfm.checkpoint import BUNDLED, BUNDLED_QAT, MODELS_DIR, file_sha256, load_model, resolve_checkpoint
+    from slfm.checkpoint import (
+        BUNDLED,
+        BUNDLED_QAT,
+        MODELS_DIR,
+        file_sha256,
+        load_model,
+        read_data,
+        resolve_checkpoint,
+    )
     from slfm.errors import SlfmError
     from slfm.evaluate import machine
     from slfm.quantize.calibrate import spread
@@ -195,7 +204,7 @@ def qat(
         command="slfm " + shlex.join(sys.argv[1:]),
         train_machine=machine(),
     )
-    best = torch.load(path, weights_only=True)
+    best = read_data(path)
     click.echo(f"QAT checkpoint: {path} (epoch {best.get('best_epoch')})")
     if bundle:
         import shutil
@@ -212,7 +221,7 @@ def qat(
 @_dataset_options
 @click.option(
     "--calib",
-    type=click.IntRange(min=1),
+    type=POSITIVE,
     default=128,
     show_default=True,
     help="calibration images (spread over the split)",
@@ -224,9 +233,9 @@ def qat(
     help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
 )
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/ptq"), show_default=True)
+@click.option("--out", type=OUT_DIR, default=Path("runs/ptq"), show_default=True)
 @click.option("--val-split", default="", help="evaluate the int8 simulation on this split ('' for none)")
-@click.option("--val-limit", type=int, default=None)
+@click.option("--val-limit", type=POSITIVE, default=None)
 def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out, val_split, val_limit):
     """Post-training int8 quantization of CHECKPOINT (a path, or 'aizoo' / 'moxa3k') calibrated on real images
     -> OUT/ptq.pt."""

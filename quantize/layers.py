@@ -158,14 +158,16 @@ def chart(report: dict, path) -> None:
 def _layers_command():
     import click
 
+    from slfm.options import POSITIVE
+
     @click.command("layers")
     @click.argument("quantized", required=False, default=None)
     @click.option("--checkpoint", default=None, help="the fp32 weights  [default: the quantized checkpoint's source]")
     @click.option("--data", type=click.Path(path_type=str), default=None, help="dataset root for the inputs")
     @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k")
     @click.option("--split", default="holdout", show_default=True)
-    @click.option("--images", type=click.IntRange(min=1), default=4, show_default=True)
-    @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+    @click.option("--images", type=POSITIVE, default=4, show_default=True)
+    @click.option("--threads", type=POSITIVE, default=1, show_default=True)
     @click.option("--out", default="reports/layers", show_default=True, help="report path without suffix")
     def layers(quantized, checkpoint, data, kind, split, images, threads, out):
         """Per-layer SNR of the int8 graph of QUANTIZED (a QAT/PTQ checkpoint, or 'aizoo' / 'moxa3k' for the

@@ -197,8 +197,7 @@ def qat(
             bar.set_postfix(loss=f"{total / n:.3f}")
         set_mode(pm, train=False)
         validate(epoch + 1, total / max(n, 1))
-    from slfm.checkpoint import read_data
-    from slfm.quantize.quantized import write_data
+    from slfm.checkpoint import read_data, save_data
 
-    write_data(out, {**read_data(out), "history": history})  # the saved epoch's file, with every epoch's row
+    save_data(out, {**read_data(out), "history": history})  # the saved epoch's file, with every epoch's row
     return out

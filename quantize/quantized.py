@@ -17,12 +17,11 @@ No pickled code is stored.
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import torch
 
-from slfm.checkpoint import read_tagged
+from slfm.checkpoint import read_tagged, save_data
 from slfm.config import ModelConfig
 from slfm.convert.forms import FORMS_VERSION
 from slfm.errors import SlfmError
@@ -117,7 +116,7 @@ def save_quantized(
         },
         **extra,
     }
-    return write_data(path, state)
+    return save_data(path, state)
 
 
 def pack(state: dict[str, torch.Tensor]) -> dict:
@@ -154,14 +153,6 @@ def _dropped(key: str, pm: torch.fx.GraphModule) -> bool:
         return False
     mod = pm.get_submodule(key.rsplit(".", 2)[0])
     return type(mod).__name__ == "CalibratedFakeQuantize" and int(mod.observer_enabled[0]) == 0
-
-
-def write_data(path: Path, state: dict) -> Path:
-    """``torch.save`` a plain-data dict atomically (temp file + rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
 
 
 def read_quantized(path: str | Path) -> dict:

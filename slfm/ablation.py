@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from slfm.options import FRACTION, IMAGE_SIZE, POSITIVE
+
 BUDGET_KEYS = ("data", "dataset", "init", "limit", "class_balance", "full_image_prob", "epochs")
 
 
@@ -30,12 +32,12 @@ def check_same_budget(ckpt: dict, cfg, mcfg, path: Path) -> None:
 @click.command()
 @click.option("--data", type=click.Path(path_type=Path), default=Path("../shared/data/moxa3k"), show_default=True)
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
-@click.option("--epochs", type=int, default=4, show_default=True)
-@click.option("--image-size", type=int, default=320, show_default=True)
+@click.option("--epochs", type=POSITIVE, default=4, show_default=True)
+@click.option("--image-size", type=IMAGE_SIZE, default=320, show_default=True)
 @click.option("--init", default="imagenet", show_default=True)
-@click.option("--limit", type=int, default=None, help="train on the first N images")
+@click.option("--limit", type=POSITIVE, default=None, help="train on the first N images")
 @click.option("--class-balance", is_flag=True, help="class-balanced loss, as the bundled weights were trained")
-@click.option("--full-image-prob", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--full-image-prob", type=FRACTION, default=0.0, show_default=True)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/ablation"), show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/ablation"), show_default=True)
 def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_image_prob, runs_dir, out):

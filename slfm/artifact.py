@@ -9,12 +9,14 @@ Decoding and NMS run on the host, in :mod:`slfm.postprocess`, from the two graph
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from slfm import __version__
 from slfm.config import ModelConfig
 from slfm.errors import SlfmError
+from slfm.outputs import write_text
 from slfm.postprocess import DEMO
 
 SCHEMA = "slfm-artifact/1"
@@ -85,9 +87,41 @@ class ArtifactMeta:
 
     @classmethod
     def from_dict(cls, d: dict) -> ArtifactMeta:
+        """Raises ValueError naming the field at fault (the caller names the file)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a JSON object, got {type(d).__name__}")
         if d.get("schema") != SCHEMA:
-            raise SlfmError(f"artifact metadata schema {d.get('schema')!r} is not {SCHEMA!r}")
-        return cls(**d)
+            raise ValueError(f"schema {d.get('schema')!r} is not {SCHEMA!r}")
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}")
+        meta = cls(**d)
+        checks = {
+            "format": meta.format in FORMATS,
+            "precision": meta.precision in PRECISIONS,
+            "image_size": type(meta.image_size) is int and 32 <= meta.image_size <= 8192,
+            "layout": meta.layout in ("NCHW", "NHWC"),
+            "mean_bgr": _numbers(meta.mean_bgr, 3),
+            "variances": _numbers(meta.variances, 2),
+            "steps": isinstance(meta.steps, list) and all(type(v) is int and v > 0 for v in meta.steps),
+            "min_sizes": isinstance(meta.min_sizes, list)
+            and len(meta.min_sizes) == len(meta.steps)
+            and all(_numbers(m, len(m)) and m and all(v > 0 for v in m) for m in meta.min_sizes),
+            "classes": isinstance(meta.classes, list) and len(meta.classes) >= 2,
+            "score_threshold": _numbers([meta.score_threshold], 1) and 0 <= meta.score_threshold <= 1,
+            "nms_iou": _numbers([meta.nms_iou], 1) and 0 <= meta.nms_iou <= 1,
+            "cross_class_iou": _numbers([meta.cross_class_iou], 1) and 0 <= meta.cross_class_iou <= 1,
+            "extra": isinstance(meta.extra, dict),
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid {bad[0]} {getattr(meta, bad[0])!r}")
+        return meta
+
+
+def _numbers(v, n: int) -> bool:
+    """``v`` is a list of ``n`` finite numbers."""
+    return isinstance(v, list) and len(v) == n and all(type(x) in (int, float) and math.isfinite(x) for x in v)
 
 
 def sidecar_path(artifact: str | Path) -> Path:
@@ -95,9 +129,7 @@ def sidecar_path(artifact: str | Path) -> Path:
 
 
 def write_sidecar(artifact: str | Path, meta: ArtifactMeta) -> Path:
-    p = sidecar_path(artifact)
-    p.write_text(meta.to_json() + "\n")
-    return p
+    return write_text(sidecar_path(artifact), meta.to_json() + "\n")
 
 
 def read_sidecar(artifact: str | Path) -> ArtifactMeta:
@@ -105,6 +137,6 @@ def read_sidecar(artifact: str | Path) -> ArtifactMeta:
     if not p.is_file():
         raise SlfmError(f"{artifact}: metadata sidecar {p} not found (every slfm artifact has one)")
     try:
-        return ArtifactMeta.from_dict(json.loads(p.read_text()))
-    except (json.JSONDecodeError, TypeError) as e:
-        raise SlfmError(f"{p}: unreadable artifact metadata: {e}") from e
+        return ArtifactMeta.from_dict(json.loads(p.read_bytes()))
+    except (ValueError, TypeError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise SlfmError(f"{p}: unreadable artifact metadata: {str(e).splitlines()[0][:200]}") from e

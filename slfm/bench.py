@@ -17,6 +17,7 @@ from slfm.config import ModelConfig
 from slfm.data import DetectionDataset
 from slfm.loss import total_loss
 from slfm.model import SLFMDet
+from slfm.outputs import write_text
 
 
 def latency_stats(times_s: list[float]) -> dict:
@@ -89,9 +90,9 @@ def training_throughput(samples, size: int, batch: int, iters: int, threads: int
 
 
 def write(report: dict, out: Path, markdown: str) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown)
+    """OUT.json and OUT.md, each written atomically."""
+    write_text(out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
+    write_text(out.with_suffix(".md"), markdown)
 
 
 def speed_markdown(report: dict) -> str:

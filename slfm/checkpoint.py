@@ -6,7 +6,8 @@ Each carries its model config, so every later step needs only the checkpoint fil
 from __future__ import annotations
 
 import hashlib
-import os
+import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ import torch
 from slfm.config import ModelConfig
 from slfm.errors import SlfmError
 from slfm.model import SLFMDet
+from slfm.outputs import atomic_path
 
 FORMAT = "slfm-checkpoint"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -27,8 +29,6 @@ VERSION = 1
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, config: ModelConfig, **extra) -> None:
     """Write atomically (temp file + rename) so an interrupted save never corrupts the last good one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "format": FORMAT,
         "version": VERSION,
@@ -36,21 +36,64 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: ModelConfi
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    save_data(path, state)
 
 
-def read_tagged(path: str | Path, fmt: str, version: int, what: str, hint: str) -> dict:
-    """Load a data-only file (``weights_only=True``) whose dict carries ``format == fmt``; clear errors otherwise."""
+def save_data(path: str | Path, state: dict) -> Path:
+    """``torch.save`` a plain-data dict atomically: readers see the old file or the new one, never half."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
+
+
+# On-device artifacts, told apart from checkpoints by name or by their flatbuffer identifier (bytes 4-8).
+ARTIFACT_SUFFIXES = (".tflite", ".pte", ".mlpackage", ".mlmodel")
+_ARTIFACT_IDS = (b"TFL3", b"ET12")
+
+
+def _is_artifact(path: Path) -> bool:
+    if path.suffix.lower() in ARTIFACT_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(8)[4:8] in _ARTIFACT_IDS
+    except OSError:
+        return False
+
+
+def load_data(path: str | Path, what: str = "slfm checkpoint"):
+    """Load a data-only file (``torch.load(weights_only=True)``: tensors, numbers, strings; nothing it holds can
+    run code). Any failure is one :class:`SlfmError` line naming the file and why, never advice to lift the
+    guard."""
     path = Path(path)
+    if path.is_dir() or (path.is_file() and _is_artifact(path)):
+        kind = "an on-device artifact" if _is_artifact(path) else "a folder"
+        raise SlfmError(
+            f"{path} is {kind}, not a {what}: give an slfm checkpoint (.pt) or a bundled name "
+            f"({', '.join(BUNDLED)}); artifacts are checked with `slfm parity`"
+        )
     if not path.is_file():
         raise SlfmError(f"{what} not found: {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's business
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SlfmError(f"{path} is not a readable {what} (corrupt, truncated or holding code): {first}") from e
+        msg = str(e)
+        code = re.search(r"GLOBAL ([\w.]+)", msg)
+        if code:
+            why = f"it holds code or objects other than plain data ({code[1]}); refused, nothing in it was run"
+        elif "zip archive" in msg or isinstance(e, (EOFError, RuntimeError)):
+            why = "corrupt or truncated"
+        else:
+            why = "corrupt, truncated or not a PyTorch file"
+        raise SlfmError(f"{path} is not a readable {what}: {why}") from e
+
+
+def read_tagged(path: str | Path, fmt: str, version: int, what: str, hint: str) -> dict:
+    """Load a data-only file (:func:`load_data`) whose dict carries ``format == fmt``; clear errors otherwise."""
+    path = Path(path)
+    ckpt = load_data(path, what)
     if not isinstance(ckpt, dict) or ckpt.get("format") != fmt:
         raise SlfmError(f"{path} is not an {what} (no '{fmt}' format tag); {hint}")
     if ckpt.get("version", 0) > version:
@@ -103,12 +146,8 @@ def bundled_qat(checkpoint: str | Path) -> Path | None:
 
 
 def read_data(path: str | Path) -> dict:
-    """A data-only file (``weights_only=True``): nothing it holds can run code."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SlfmError(f"{path} is not a readable slfm file (corrupt, truncated or holding code): {first}") from e
+    """A data-only slfm file (:func:`load_data`): nothing it holds can run code."""
+    return load_data(path, "slfm file")
 
 
 def resolve_checkpoint(arg: str | Path | None, dataset: str | None = None) -> Path:
@@ -136,7 +175,4 @@ def export_for_release(src: str | Path, dst: str | Path, image_size: int | None 
         if image_size < 32:
             raise SlfmError(f"image size {image_size} is below 32, the network's largest stride")
         keep["model_config"]["image_size"] = image_size
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(keep, dst)
-    return dst
+    return save_data(dst, keep)

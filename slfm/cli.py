@@ -15,6 +15,17 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.images import DataWarning
+from slfm.options import (
+    FRACTION,
+    IMAGE_SIZE,
+    IN_FILE,
+    NON_NEGATIVE,
+    NON_NEGATIVE_FLOAT,
+    OUT_DIR,
+    OUT_FILE,
+    POSITIVE,
+    POSITIVE_FLOAT,
+)
 from slfm.postprocess import DEMO, EVAL
 
 # Commands that live in the feature packages, imported only when used (keeps `slfm --help` fast and lets
@@ -113,17 +124,15 @@ def _class_map(spec):
 @main.command()
 @functools.partial(_dataset_options, data_required=False)
 @click.option("--val-split", default=None, help="validation split ('' for none) [default: test / val]")
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="[default: runs/train; on --resume: its folder]"
-)
-@click.option("--image-size", type=int, default=320, show_default=True, help="training input (paper: 640)")
-@click.option("--epochs", type=int, default=None, help="[default: 100; on --resume: the run's own]")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="per process")
-@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--out", type=OUT_DIR, default=None, help="[default: runs/train; on --resume: its folder]")
+@click.option("--image-size", type=IMAGE_SIZE, default=320, show_default=True, help="training input (paper: 640)")
+@click.option("--epochs", type=POSITIVE, default=None, help="[default: 100; on --resume: the run's own]")
+@click.option("--batch-size", type=POSITIVE, default=16, show_default=True, help="per process")
+@click.option("--lr", type=POSITIVE_FLOAT, default=1e-3, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
 @click.option("--schedule", type=click.Choice(["cosine", "step"]), default="cosine", show_default=True)
-@click.option("--warmup-epochs", type=float, default=1.0, show_default=True)
-@click.option("--weight-decay", type=float, default=5e-4, show_default=True)
+@click.option("--warmup-epochs", type=NON_NEGATIVE_FLOAT, default=1.0, show_default=True)
+@click.option("--weight-decay", type=NON_NEGATIVE_FLOAT, default=5e-4, show_default=True)
 @click.option(
     "--init",
     default="imagenet",
@@ -136,34 +145,34 @@ def _class_map(spec):
 @click.option("--class-balance", is_flag=True, help="weight face/mask cross-entropy by inverse class frequency")
 @click.option(
     "--full-image-prob",
-    type=click.FloatRange(0, 1),
+    type=FRACTION,
     default=0.0,
     show_default=True,
     help="share of samples letterboxed whole (as at test time) instead of randomly cropped",
 )
-@click.option("--workers", type=int, default=2, show_default=True, help="DataLoader worker processes")
-@click.option("--threads", type=int, default=0, help="torch threads (0: default)")
+@click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True, help="DataLoader worker processes")
+@click.option("--threads", type=NON_NEGATIVE, default=0, help="torch threads (0: default)")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=int, default=None, help="use only the first N training images")
-@click.option("--val-limit", type=int, default=None, help="validate on N images spread over the split")
-@click.option("--val-every", type=int, default=1, show_default=True)
+@click.option("--limit", type=POSITIVE, default=None, help="use only the first N training images")
+@click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over the split")
+@click.option("--val-every", type=POSITIVE, default=1, show_default=True)
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE_FLOAT,
     default=None,
     help="seconds to train for: after each epoch, --epochs becomes the number that fits at the pace so far "
     "(the cosine schedule follows)",
 )
 @click.option(
     "--save-period",
-    type=click.IntRange(min=0),
+    type=NON_NEGATIVE,
     default=0,
     show_default=True,
     help="also keep epoch<N>.pt every N epochs",
 )
 @click.option(
     "--resume",
-    type=click.Path(path_type=Path),
+    type=IN_FILE,
     default=None,
     help="continue from a last.pt (its own configs are used; --epochs may extend the run)",
 )
@@ -207,7 +216,7 @@ def train(
         raise click.UsageError("Missing option '--data' (needed unless --resume continues a run)")
     out = out or (Path(resume).parent if resume else Path("runs/train"))
     cfg = TrainConfig(
-        data=str(data) if data else "",
+        data=str(Path(data).absolute()) if data else "",  # absolute: a resume works from any folder
         dataset=kind,
         split=split or "train",
         val_split=val_split,
@@ -240,9 +249,11 @@ def train(
 
 @main.command()
 @_dataset_options
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="new folder (voc layout)")
-@click.option("--max-side", type=int, default=800, show_default=True, help="longest image side kept")
-@click.option("--quality", type=int, default=85, show_default=True, help="JPEG / WebP quality of re-encoded images")
+@click.option("--out", type=OUT_DIR, required=True, help="new folder (voc layout)")
+@click.option("--max-side", type=IMAGE_SIZE, default=800, show_default=True, help="longest image side kept")
+@click.option(
+    "--quality", type=click.IntRange(1, 100), default=85, show_default=True, help="JPEG / WebP quality (1-100)"
+)
 @click.option("--format", "fmt", type=click.Choice(["jpg", "webp"]), default="jpg", show_default=True)
 def compact(data, kind, split, class_map, out, max_side, quality, fmt):
     """Copy a split as a small voc dataset (images shrunk, boxes scaled), e.g. to upload to a GPU machine."""
@@ -258,7 +269,7 @@ def compact(data, kind, split, class_map, out, max_side, quality, fmt):
 def _mode_options(f):
     f = click.option(
         "--size",
-        type=int,
+        type=IMAGE_SIZE,
         default=None,
         help="letterbox: input side (default: the checkpoint's); reference: short side (840)",
     )(f)
@@ -279,24 +290,22 @@ def _mode_options(f):
 @click.option(
     "--json",
     "json_out",
-    type=click.Path(path_type=Path),
+    type=OUT_FILE,
     default=None,
     help="write the report here (and a PR plot beside it, .png)",
 )
-@click.option("--limit", type=int, default=None, help="evaluate the first N images")
+@click.option("--limit", type=POSITIVE, default=None, help="evaluate the first N images")
 @click.option(
     "--score-threshold",
-    type=click.FloatRange(0, 1),
+    type=FRACTION,
     default=EVAL.score_threshold,
     show_default=True,
     help="keep scores above this",
 )
-@click.option(
-    "--nms-iou", type=click.FloatRange(0, 1), default=EVAL.nms_iou, show_default=True, help="NMS IoU within each class"
-)
+@click.option("--nms-iou", type=FRACTION, default=EVAL.nms_iou, show_default=True, help="NMS IoU within each class")
 @click.option(
     "--cross-class-iou",
-    type=click.FloatRange(0, 1),
+    type=FRACTION,
     default=EVAL.cross_class_iou,
     show_default=True,
     help="also drop a box under a higher-scoring box of the other class at this IoU (the demo uses "
@@ -304,7 +313,7 @@ def _mode_options(f):
 )
 @click.option(
     "--bootstrap",
-    type=click.IntRange(0),
+    type=NON_NEGATIVE,
     default=0,
     show_default=True,
     help="also resample the test images N times: mAP@0.5's spread (std, 5th-95th percentile)",
@@ -364,10 +373,10 @@ def eval_cmd(
 
 @main.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, required=True, metavar="[CHECKPOINT] SOURCE")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/detect"), show_default=True)
+@click.option("--out", type=OUT_DIR, default=Path("runs/detect"), show_default=True)
 @_mode_options
-@click.option("--score", type=float, default=0.5, show_default=True, help="score threshold")
-@click.option("--nms", type=float, default=0.3, show_default=True, help="NMS IoU threshold")
+@click.option("--score", type=FRACTION, default=0.5, show_default=True, help="score threshold")
+@click.option("--nms", type=FRACTION, default=0.3, show_default=True, help="NMS IoU threshold")
 def detect(paths, out, mode, size, score, nms):
     """Detect faces and masks in SOURCE: an image, a folder of images, or a video.
 
@@ -388,11 +397,18 @@ def detect(paths, out, mode, size, score, nms):
         len(v.get("detections", [])) + sum(len(f["detections"]) for f in v.get("frames", [])) for v in report.values()
     )
     click.echo(f"{n} detections in {len(report)} input(s); annotated outputs and detections.json in {out}")
+    failed = [p for p, v in report.items() if "error" in v]
+    if failed:
+        raise SlfmError(
+            f"{len(failed)} of {len(report)} input(s) failed (each named above; kept in detections.json): "
+            + ", ".join(Path(p).name for p in failed[:5])
+            + (" ..." if len(failed) > 5 else "")
+        )
 
 
 @main.command()
-@click.argument("checkpoint", type=click.Path(path_type=Path), required=False)
-@click.option("--image-size", type=int, default=640, show_default=True)
+@click.argument("checkpoint", required=False)
+@click.option("--image-size", type=IMAGE_SIZE, default=640, show_default=True)
 @click.option("--no-attention", is_flag=True)
 @click.option("--no-heatmap", is_flag=True)
 def info(checkpoint, image_size, no_attention, no_heatmap):
@@ -403,9 +419,9 @@ def info(checkpoint, image_size, no_attention, no_heatmap):
     from slfm.profile import count_macs, count_parameters
 
     if checkpoint:
-        from slfm.checkpoint import load_model
+        from slfm.checkpoint import load_model, resolve_checkpoint
 
-        model, ckpt = load_model(checkpoint)
+        model, ckpt = load_model(resolve_checkpoint(checkpoint))
     else:
         model, ckpt = (
             SLFMDet(ModelConfig(image_size=image_size, attention=not no_attention, heatmap=not no_heatmap)),
@@ -445,13 +461,13 @@ def bench():
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=OUT_FILE,
     default=Path("reports/speed_pytorch"),
     show_default=True,
     help="report path without suffix (.json and .md are written)",
 )
-@click.option("--iters", type=int, default=6, show_default=True, help="training steps per setting")
-@click.option("--runs", type=int, default=30, show_default=True, help="timed inference runs per setting")
+@click.option("--iters", type=POSITIVE, default=6, show_default=True, help="training steps per setting")
+@click.option("--runs", type=POSITIVE, default=30, show_default=True, help="timed inference runs per setting")
 def bench_speed(data, out, iters, runs):
     """Training images/s at 320 and 640 and fp32 inference latency at 320/640 with 1 and 2 threads."""
     import torch

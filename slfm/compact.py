@@ -10,6 +10,7 @@ WebP at ``quality``.
 from __future__ import annotations
 
 import shutil
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import cv2
 from tqdm import tqdm
 
 from slfm.errors import SlfmError
-from slfm.images import read_image, sniff_format
+from slfm.images import DataWarning, read_image, sniff_format
 from slfm.voc import FACE, MASK, load_dataset
 
 NAMES = {FACE: "face", MASK: "mask"}
@@ -79,13 +80,15 @@ def compact(
         if stem in seen:
             raise SlfmError(f"{s.image}: two images of split {split!r} share the name {stem!r}")
         seen.add(stem)
-        names.append(stem)
-        bytes_in += s.image.stat().st_size
         scale = min(1.0, max_side / max(s.width, s.height))
         with open(s.image, "rb") as f:
             is_jpeg = sniff_format(f.read(8)) == "jpeg"
         if scale < 1.0 or not is_jpeg:
-            image = read_image(s.image, quiet=True)  # BGR
+            try:
+                image = read_image(s.image, quiet=True)  # BGR
+            except SlfmError as e:  # one unreadable image is left out, the copy goes on
+                warnings.warn(f"{e}; left out of the copy", DataWarning, stacklevel=2)
+                continue
             w, h = max(1, round(s.width * scale)), max(1, round(s.height * scale))
             if scale < 1.0:
                 image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
@@ -99,6 +102,8 @@ def compact(
             dst = images / f"{stem}.jpg"
             shutil.copyfile(s.image, dst)
             w, h, sx, sy = s.width, s.height, 1.0, 1.0
+        names.append(stem)
+        bytes_in += s.image.stat().st_size
         bytes_out += dst.stat().st_size
         boxes = s.boxes * [sx, sy, sx, sy]
         _xml(dst.name, w, h, boxes, s.labels).write(anns / f"{stem}.xml", encoding="utf-8")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -9,8 +11,9 @@ from torch.utils.data import Dataset
 from slfm.anchors import anchors
 from slfm.augment import augment
 from slfm.config import ModelConfig
+from slfm.errors import SlfmError
 from slfm.heatmap import gaussian_heatmap
-from slfm.images import read_image
+from slfm.images import DataWarning, read_image
 from slfm.match import match
 from slfm.preprocess import letterbox, normalize
 from slfm.voc import Sample
@@ -49,6 +52,7 @@ class DetectionDataset(Dataset):
         s = config.image_size
         self.priors = anchors(s, s, config.min_sizes, config.steps)
         self.heat_size = -(-s // 16)
+        self.unreadable: set = set()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -56,11 +60,26 @@ class DetectionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def _read(self, index: int) -> tuple[Sample, np.ndarray]:
+        """The sample at ``index`` and its image; an image that cannot be decoded (a file cut or changed after
+        the dataset was loaded) is warned about once per worker and replaced by the next readable one."""
+        for k in range(len(self.samples)):
+            i = (index + k) % len(self.samples)
+            smp = self.samples[i]
+            if smp.image in self.unreadable:
+                continue
+            try:
+                return smp, read_image(
+                    smp.image, reduce=decode_reduction(smp.width, smp.height, self.config.image_size), quiet=True
+                )
+            except SlfmError as e:
+                self.unreadable.add(smp.image)
+                warnings.warn(f"{e}; skipped (another training image takes its place)", DataWarning, stacklevel=2)
+        raise SlfmError(f"none of the {len(self.samples)} training images can be read")
+
     def __getitem__(self, index: int):
-        smp = self.samples[index]
+        smp, image = self._read(index)
         size = self.config.image_size
-        r = decode_reduction(smp.width, smp.height, size)
-        image = read_image(smp.image, reduce=r, quiet=True)
         sx, sy = image.shape[1] / smp.width, image.shape[0] / smp.height
         boxes = smp.boxes * np.array([sx, sy, sx, sy], dtype=np.float32)
         if self.train:

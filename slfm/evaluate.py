@@ -6,14 +6,17 @@ import json
 import os
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from slfm.images import read_image
+from slfm.errors import SlfmError
+from slfm.images import DataWarning, read_image
 from slfm.metrics import ImageDetections, evaluate
+from slfm.outputs import atomic_path, write_text
 from slfm.voc import Sample
 
 CLASS_NAMES = {1: "face", 2: "mask"}
@@ -21,13 +24,22 @@ CLASS_NAMES = {1: "face", 2: "mask"}
 
 def run_detector(
     detect: Callable[[np.ndarray], ImageDetections], samples: list[Sample], progress: bool = True, desc: str = "eval"
-) -> tuple[list[ImageDetections], float]:
-    """Detections for every sample and the mean seconds per image (model + pre/post-processing)."""
-    dets = []
+) -> tuple[list[ImageDetections], list[Sample], float]:
+    """Detections for every readable sample, the samples they belong to, and the mean seconds per image (model +
+    pre/post-processing). An image that cannot be decoded is skipped with a warning naming it."""
+    dets, kept = [], []
     t0 = time.perf_counter()
     for smp in tqdm(samples, desc=desc, disable=not progress, leave=False):
-        dets.append(detect(read_image(smp.image, quiet=True)))
-    return dets, (time.perf_counter() - t0) / max(len(samples), 1)
+        try:
+            image = read_image(smp.image, quiet=True)
+        except SlfmError as e:
+            warnings.warn(f"{e}; skipped", DataWarning, stacklevel=2)
+            continue
+        dets.append(detect(image))
+        kept.append(smp)
+    if not kept:
+        raise SlfmError(f"none of the {len(samples)} images could be read")
+    return dets, kept, (time.perf_counter() - t0) / max(len(kept), 1)
 
 
 def evaluate_samples(
@@ -38,15 +50,19 @@ def evaluate_samples(
     bootstrap: int = 0,
     keep_detections: bool = False,
 ) -> dict:
-    """AP per class, mAP, COCO AP; with ``bootstrap`` N, also how much mAP@0.5 moves over resampled test sets."""
-    dets, spi = run_detector(detect, samples, progress, desc)
-    boxes, labels = [s.boxes for s in samples], [s.labels for s in samples]
+    """AP per class, mAP, COCO AP; with ``bootstrap`` N, also how much mAP@0.5 moves over resampled test sets.
+    Unreadable images are left out (``skipped``); ``keep_detections`` also returns the detections and the
+    samples they belong to."""
+    dets, kept, spi = run_detector(detect, samples, progress, desc)
+    boxes, labels = [s.boxes for s in kept], [s.labels for s in kept]
     result = evaluate(dets, boxes, labels, CLASS_NAMES)
     result["seconds_per_image"] = spi
+    if len(kept) < len(samples):
+        result["skipped"] = sorted(set(map(str, (s.image for s in samples))) - set(str(s.image) for s in kept))
     if bootstrap:
         result["map50_bootstrap"] = bootstrap_map50(dets, boxes, labels, bootstrap)
     if keep_detections:
-        result["detections"] = dets
+        result["detections"], result["samples"] = dets, kept
     return result
 
 
@@ -84,8 +100,8 @@ def paired_bootstrap_delta(
 
 
 def summary(result: dict) -> dict:
-    """The report without the PR curves (what JSON files and logs keep)."""
-    return {k: v for k, v in result.items() if k != "pr_curves"}
+    """The report without the PR curves and per-image objects (what JSON files and logs keep)."""
+    return {k: v for k, v in result.items() if k not in ("pr_curves", "detections", "samples")}
 
 
 def cpu_model() -> str:
@@ -121,11 +137,11 @@ def describe_machine(m: dict) -> str:
 
 def write_report(result: dict, json_path: str | Path, meta: dict, plot: bool = True) -> Path | None:
     json_path = Path(json_path)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({**meta, **summary(result), "machine": machine()}, indent=2) + "\n")
+    write_text(json_path, json.dumps({**meta, **summary(result), "machine": machine()}, indent=2) + "\n")
     if plot and result.get("pr_curves"):
         png = json_path.with_suffix(".png")
-        plot_pr(result, png, title=meta.get("title", ""))
+        with atomic_path(png) as tmp:
+            plot_pr(result, tmp, title=meta.get("title", ""))
         return png
     return None
 

@@ -82,8 +82,8 @@ def letterbox_params(height: int, width: int, size: int) -> dict:
         "width": width,
         "size": size,
         "scale": scale,
-        "resized_height": min(size, round(height * scale)),
-        "resized_width": min(size, round(width * scale)),
+        "resized_height": min(size, max(1, round(height * scale))),
+        "resized_width": min(size, max(1, round(width * scale))),
     }
 
 

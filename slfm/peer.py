@@ -22,6 +22,7 @@ from slfm.codec import decode
 from slfm.errors import SlfmError
 from slfm.metrics import ImageDetections
 from slfm.nms import nms
+from slfm.options import POSITIVE
 from slfm.postprocess import EVAL, PostprocessConfig, postprocess
 
 PEER_DEFAULT = Path("../shared/peers/aizoo/face_mask_detection.tflite")
@@ -178,9 +179,9 @@ def markdown(report: dict) -> str:
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="dataset root")
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="aizoo", show_default=True)
 @click.option("--split", default=None, help="default: val (aizoo) / test (moxa3k)")
-@click.option("--limit", type=int, default=None)
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--runs", type=int, default=50, show_default=True, help="timed invocations per detector")
+@click.option("--limit", type=POSITIVE, default=None)
+@click.option("--threads", type=POSITIVE, default=1, show_default=True)
+@click.option("--runs", type=POSITIVE, default=50, show_default=True, help="timed invocations per detector")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

@@ -26,6 +26,8 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.fingerprint import code_fingerprint
+from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE
+from slfm.outputs import write_text
 
 STATE = "steps.json"
 
@@ -129,7 +131,7 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
             "log": str(log),
             "skipped": False,
         }
-        state_path.write_text(json.dumps(recorded, indent=1) + "\n")
+        write_text(state_path, json.dumps(recorded, indent=1) + "\n")
         if not ok:
             tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:] or ["(no output)"]
             raise SlfmError(
@@ -138,7 +140,7 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
             )
         echo(f"{head}: done in {seconds} s")
     echo(f"pipeline: {len(steps)} steps in {time.perf_counter() - t_all:.0f} s")
-    state_path.write_text(json.dumps(recorded, indent=1) + "\n")
+    write_text(state_path, json.dumps(recorded, indent=1) + "\n")
     return recorded
 
 
@@ -254,15 +256,17 @@ def plan(
     "scikit-image's real photos)",
 )
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
-@click.option("--train-epochs", type=int, default=0, show_default=True, help="train first (0: start from weights)")
+@click.option(
+    "--train-epochs", type=NON_NEGATIVE, default=0, show_default=True, help="train first (0: start from weights)"
+)
 @click.option(
     "--qat-epochs",
-    type=click.IntRange(min=0),
+    type=NON_NEGATIVE,
     default=0,
     show_default=True,
     help="train QAT for N epochs on --data (0: int8 from the bundled QAT checkpoint of bundled weights, else PTQ)",
 )
-@click.option("--qat-limit", type=click.IntRange(min=1), default=None, help="QAT on N training images")
+@click.option("--qat-limit", type=POSITIVE, default=None, help="QAT on N training images")
 @click.option("--formats", default="tflite,coreml,executorch", show_default=True)
 @click.option(
     "--target",
@@ -272,14 +276,12 @@ def plan(
     show_default=True,
     help="parity target(s): local, ssh://user@host[:port], adb[:serial], macos",
 )
-@click.option(
-    "--parity-limit", type=click.IntRange(min=1), default=200, show_default=True, help="images per dataset for parity"
-)
+@click.option("--parity-limit", type=POSITIVE, default=200, show_default=True, help="images per dataset for parity")
 @click.option(
     "--parity-split", default=None, help="split of --data for parity  [default: moxa3k test, aizoo val-sample]"
 )
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/pipeline"), show_default=True)
+@click.option("--threads", type=POSITIVE, default=1, show_default=True)
+@click.option("--out", type=OUT_DIR, default=Path("runs/pipeline"), show_default=True)
 @click.option("--force", is_flag=True, help="rerun every step even when its outputs are up to date")
 def pipeline(
     checkpoint,

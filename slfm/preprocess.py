@@ -18,7 +18,7 @@ def letterbox(image: np.ndarray, size: int, mean_bgr: Sequence[float] = BGR_MEAN
     """Resize ``image`` so its long side is ``size`` and pad to ``size`` x ``size``. Returns (image, scale)."""
     h, w = image.shape[:2]
     scale = size / max(h, w)
-    nh, nw = min(size, round(h * scale)), min(size, round(w * scale))
+    nh, nw = min(size, max(1, round(h * scale))), min(size, max(1, round(w * scale)))  # a 4000x1 image keeps 1 px
     out = np.empty((size, size, 3), dtype=np.uint8)
     out[:] = np.round(np.asarray(mean_bgr)).astype(np.uint8)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -30,7 +30,7 @@ def resize_short_side(image: np.ndarray, short: int = 840, max_side: int = 2000)
     """The reference's variable-size test input: short side to ``short`` (long side capped)."""
     h, w = image.shape[:2]
     scale = min(short / min(h, w), max_side / max(h, w))
-    nh, nw = round(h * scale), round(w * scale)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     return cv2.resize(image, (nw, nh), interpolation=interp), scale
 

@@ -19,6 +19,7 @@ import click
 
 from slfm.checkpoint import BUNDLED, MODELS_DIR, export_for_release, file_sha256, load_model, read_checkpoint
 from slfm.errors import SlfmError
+from slfm.options import IMAGE_SIZE, POSITIVE
 from slfm.postprocess import DEMO, EVAL
 
 MAX_BYTES = 2_000_000
@@ -218,9 +219,11 @@ def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) 
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="test dataset root")
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), required=True)
 @click.option("--split", required=True, help="test split (moxa3k: test; aizoo: val)")
-@click.option("--limit", type=int, default=None)
+@click.option("--limit", type=POSITIVE, default=None)
 @click.option("--models-dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
-@click.option("--image-size", type=int, default=None, help="default inference input  [default: the training size]")
+@click.option(
+    "--image-size", type=IMAGE_SIZE, default=None, help="default inference input  [default: the training size]"
+)
 @click.option("--sweep", default="", help="more letterbox sizes to evaluate for the card, e.g. '320,480'")
 @click.option("--note", default="", help="free text for the card, e.g. how the init checkpoint was trained")
 @click.option(

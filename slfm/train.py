@@ -7,9 +7,11 @@ validation mAP to CSV; keeps the best checkpoint by validation mAP@0.5.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import time
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from slfm.errors import SlfmError
 from slfm.evaluate import evaluate_samples, machine
 from slfm.loss import LossWeights, balanced_class_weights, total_loss
 from slfm.model import SLFMDet
+from slfm.outputs import folder_lock, write_text
 from slfm.postprocess import EVAL
 from slfm.predictor import Predictor
 from slfm.voc import load_dataset
@@ -69,6 +72,7 @@ class TrainConfig:
     val_every: int = 1
     time_limit: float | None = None  # seconds of epochs (training + validation); sets epochs from their pace
     save_period: int = 0  # also keep epoch<N>.pt every N epochs (0: only last.pt and best.pt)
+    run_id: str = ""  # set when a run starts, kept on resume: tells this run's best.pt from an earlier run's
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))
 
     @classmethod
@@ -173,7 +177,58 @@ CSV_FIELDS = [
 
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = None, progress: bool = True) -> Path:
-    """Train and return the path of the best checkpoint (or the last one without validation)."""
+    """Train and return the path of the best checkpoint (or the last one without validation). The output
+    folder is locked for the run (rank 0): a second live run into it is refused."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return _train(cfg, model_cfg, resume, progress)
+    with folder_lock(cfg.out, "slfm train"):
+        return _train(cfg, model_cfg, resume, progress)
+
+
+def save_epoch(out: Path, model, model_cfg: ModelConfig, state: dict, meta: dict, improved: bool) -> None:
+    """An epoch's bookkeeping, ordered so that a kill -9 between any two steps leaves a resumable run:
+    best.pt (if improved) -> last.pt (holding the epoch's log row) -> the row appended to log.csv.
+
+    Killed after best.pt: the resumed run redoes the epoch, starting from best.pt's score (:func:`saved_best`).
+    Killed after last.pt: the resumed run writes the missing row from last.pt (:func:`sync_log`)."""
+    if improved:
+        save_checkpoint(out / "best.pt", model, model_cfg, **meta)
+    save_checkpoint(out / "last.pt", model, model_cfg, train_state=state, **meta)
+    with open(out / "log.csv", "a", newline="") as f:
+        csv.writer(f).writerow([_fmt(state["log_row"].get(k)) for k in CSV_FIELDS])
+
+
+def saved_best(path: Path, run_id: str) -> float:
+    """The validation mAP@0.5 recorded in this run's best.pt (-1 if there is none, it has none, or it is an
+    earlier run's)."""
+    if not run_id or not path.is_file():
+        return -1.0
+    try:
+        ckpt = read_checkpoint(path)
+    except SlfmError:
+        return -1.0
+    m = ckpt.get("metrics", {}).get("map50")
+    same_run = ckpt.get("train_config", {}).get("run_id") == run_id
+    return float(m) if same_run and isinstance(m, (int, float)) else -1.0
+
+
+def sync_log(path: Path, train_state: dict | None) -> None:
+    """log.csv as it should be where training starts: a header only for a new run; on resume, one row per epoch
+    up to the checkpoint's (rows of epochs redone after it dropped, its own row restored if the kill came
+    before it was written). Rewritten atomically."""
+    rows: list[list[str]] = []
+    if train_state is not None and path.is_file():
+        with open(path, newline="") as f:
+            done = int(train_state["epoch"]) + 1
+            rows = [r for r in list(csv.reader(f))[1:] if r and r[0].isdigit() and int(r[0]) <= done]
+        if train_state.get("log_row") and not any(int(r[0]) == done for r in rows):
+            rows.append([_fmt(train_state["log_row"].get(k)) for k in CSV_FIELDS])
+    buf = io.StringIO()
+    csv.writer(buf).writerows([CSV_FIELDS, *rows])
+    write_text(path, buf.getvalue())
+
+
+def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, progress: bool) -> Path:
     rank, world = _dist()
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
     if cfg.threads:
@@ -201,7 +256,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
             }
         )
         start_epoch = int(ckpt["train_state"]["epoch"]) + 1
-        best = float(ckpt["train_state"]["best_map50"])
+        best = max(float(ckpt["train_state"]["best_map50"]), saved_best(Path(cfg.out) / "best.pt", cfg.run_id))
+    elif not cfg.run_id:
+        cfg.run_id = uuid.uuid4().hex
     torch.manual_seed(cfg.seed)
     if ckpt is None:
         resolve_init_weights(cfg.init)  # a missing weights file fails before any data is read
@@ -262,11 +319,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         class_weights = torch.tensor(balanced_class_weights(labels, model_cfg.num_classes), device=device)
 
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        log_path = out / "log.csv"
-        if not log_path.exists() or start_epoch == 0:
-            with open(log_path, "w", newline="") as f:
-                csv.writer(f).writerow(CSV_FIELDS)
+        sync_log(out / "log.csv", ckpt["train_state"] if ckpt is not None else None)
 
     where = {**machine(), "data_workers": cfg.workers, "world_size": world}
     last = out / "last.pt"
@@ -303,7 +356,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
             dist.all_gather_object(gathered, seen)
             images_per_rank = gathered
         if not all(math.isfinite(v) for v in means.values()):
-            raise SlfmError(f"training diverged at epoch {epoch + 1} (loss {means}); last good checkpoint: {last}")
+            good = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint was saved before it"
+            raise SlfmError(f"training diverged at epoch {epoch + 1} (loss {means}); {good}")
         if cfg.time_limit:
             # before validation and saving, so that an epoch the limit makes the last is validated (whatever
             # --val-every says) and last.pt records the plan as it ended; the pace counts earlier validations
@@ -334,8 +388,6 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
                 "train_seconds": round(seconds, 2),
                 "images_per_second": round(sum(images_per_rank) / seconds, 2),
             }
-            with open(out / "log.csv", "a", newline="") as f:
-                csv.writer(f).writerow([_fmt(row.get(k)) for k in CSV_FIELDS])
             improved = map50 is not None and map50 > best
             if improved:
                 best = map50
@@ -347,6 +399,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
                 "torch_rng": torch.get_rng_state(),
                 "world_size": world,
                 "images_per_rank": images_per_rank,
+                "log_row": {k: row.get(k) for k in CSV_FIELDS},
             }
             meta = {
                 "train_config": asdict(cfg),
@@ -359,9 +412,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
                     "mode": f"letterbox{model_cfg.image_size}",
                 },
             }
-            save_checkpoint(last, model, model_cfg, train_state=state, **meta)
-            if improved:
-                save_checkpoint(out / "best.pt", model, model_cfg, **meta)
+            save_epoch(out, model, model_cfg, state, meta, improved)
             msg = f"epoch {epoch + 1}/{cfg.epochs} loss {means['loss']:.4f}"
             if map50 is not None:
                 msg += f" val mAP@0.5 {map50:.4f} (best {best:.4f})"

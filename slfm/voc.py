@@ -6,6 +6,7 @@ Every sample is validated against its real image: bad input is skipped, clipped 
 
 from __future__ import annotations
 
+import math
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from slfm.errors import SlfmError
-from slfm.images import IMAGE_SUFFIXES, DataWarning, image_size
+from slfm.images import IMAGE_SUFFIXES, DataWarning, image_size, truncated
 
 FACE, MASK = 1, 2
 LABELS = {"face": FACE, "mask": MASK}
@@ -65,14 +66,20 @@ def parse_annotation(xml_path: Path, image_path: Path, class_map: Mapping[str, i
         return None
     try:
         width, height = image_size(image_path)
-    except SlfmError as e:
+        cut = truncated(image_path)
+    except (SlfmError, OSError) as e:
         _warn(f"{xml_path}: its image cannot be read ({e}); skipped")
         return None
+    if cut:
+        _warn(f"{image_path}: the image file is truncated (its data ends before the image does); skipped")
+        return None
     size = root.find("size")
-    xw = int(float(size.findtext("width", "0") or 0)) if size is not None else 0
-    xh = int(float(size.findtext("height", "0") or 0)) if size is not None else 0
-    if (xw, xh) != (width, height):
-        _warn(f"{xml_path}: <size> {xw}x{xh} disagrees with the image {width}x{height}; using the image's")
+    xw, xh = ((size.findtext(k) or "").strip() if size is not None else "" for k in ("width", "height"))
+    bad = [f"<{k}> {v!r}" for k, v in (("width", xw), ("height", xh)) if v and _number(v) is None]
+    if bad:
+        _warn(f"{xml_path}: non-numeric {' and '.join(bad)}; using the image's size {width}x{height}")
+    elif (_number(xw), _number(xh)) != (width, height):
+        _warn(f"{xml_path}: <size> {xw or 0}x{xh or 0} disagrees with the image {width}x{height}; using the image's")
     boxes, labels = [], []
     for i, obj in enumerate(root.iter("object")):
         name = (obj.findtext("name") or "").strip()
@@ -80,11 +87,15 @@ def parse_annotation(xml_path: Path, image_path: Path, class_map: Mapping[str, i
             _warn(f"{xml_path}: object {i} has unknown class {name!r} (known: {sorted(class_map)}); skipped")
             continue
         bb = obj.find("bndbox")
-        try:
-            x1, y1, x2, y2 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
-        except (AttributeError, TypeError, ValueError):
-            _warn(f"{xml_path}: object {i} ({name}) has a missing or non-numeric <bndbox>; skipped")
+        if bb is None:
+            _warn(f"{xml_path}: object {i} ({name}) has no <bndbox>; skipped")
             continue
+        coords = {k: (bb.findtext(k) or "").strip() for k in ("xmin", "ymin", "xmax", "ymax")}
+        bad = [f"<{k}> {v!r}" for k, v in coords.items() if _number(v) is None]
+        if bad:
+            _warn(f"{xml_path}: object {i} ({name}) has a missing, non-numeric or non-finite {', '.join(bad)}; skipped")
+            continue
+        x1, y1, x2, y2 = (_number(v) for v in coords.values())
         if x2 <= x1 or y2 <= y1:
             _warn(f"{xml_path}: object {i} ({name}) box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) is empty or inverted; skipped")
             continue
@@ -115,6 +126,15 @@ def parse_annotation(xml_path: Path, image_path: Path, class_map: Mapping[str, i
         height=height,
         annotation=xml_path,
     )
+
+
+def _number(text: str) -> float | None:
+    """A finite number from an XML field, or None (missing, non-numeric, nan or inf)."""
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
 
 
 def _pair(images: dict[str, Path], xmls: dict[str, Path], where: Path, names: list[str] | None) -> list[tuple]:

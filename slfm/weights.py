@@ -6,18 +6,13 @@ from pathlib import Path
 
 import torch
 
+from slfm.checkpoint import load_data
 from slfm.errors import SlfmError
 from slfm.model import SLFMDet
 
 
 def _load_state(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise SlfmError(f"weights file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle errors, truncated files, code objects refused by weights_only
-        raise SlfmError(f"cannot read weights {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+    obj = load_data(path, "weights file")
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -59,4 +59,4 @@ def test_compact_names_a_bad_setting(mixed_split, tmp_path):
         ["compact", "--data", str(root), "--dataset", "moxa3k", "--split", "six", "--out", str(tmp_path / "x")]
         + ["--quality", "0"],
     )
-    assert r.exit_code == 1 and "--quality 0" in r.output
+    assert r.exit_code == 2 and "Invalid value for '--quality'" in r.output  # refused at the option

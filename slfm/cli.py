@@ -25,6 +25,7 @@ from slfm.options import (
     OUT_FILE,
     POSITIVE,
     POSITIVE_FLOAT,
+    threads_option,
 )
 from slfm.postprocess import DEMO, EVAL
 
@@ -151,7 +152,7 @@ def _class_map(spec):
     help="share of samples letterboxed whole (as at test time) instead of randomly cropped",
 )
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True, help="DataLoader worker processes")
-@click.option("--threads", type=NON_NEGATIVE, default=0, help="torch threads (0: default)")
+@threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=POSITIVE, default=None, help="use only the first N training images")
 @click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over the split")
@@ -318,6 +319,7 @@ def _mode_options(f):
     show_default=True,
     help="also resample the test images N times: mAP@0.5's spread (std, 5th-95th percentile)",
 )
+@threads_option
 def eval_cmd(
     checkpoint,
     data,
@@ -332,6 +334,7 @@ def eval_cmd(
     nms_iou,
     cross_class_iou,
     bootstrap,
+    threads,
 ):
     """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint on a dataset split.
 
@@ -377,7 +380,8 @@ def eval_cmd(
 @_mode_options
 @click.option("--score", type=FRACTION, default=0.5, show_default=True, help="score threshold")
 @click.option("--nms", type=FRACTION, default=0.3, show_default=True, help="NMS IoU threshold")
-def detect(paths, out, mode, size, score, nms):
+@threads_option
+def detect(paths, out, mode, size, score, nms, threads):
     """Detect faces and masks in SOURCE: an image, a folder of images, or a video.
 
     CHECKPOINT (optional): a path, or 'aizoo' / 'moxa3k'; without it the bundled AIZOO weights are used.

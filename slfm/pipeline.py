@@ -26,7 +26,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.fingerprint import code_fingerprint
-from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE
+from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import write_text
 
 STATE = "steps.json"
@@ -180,6 +180,8 @@ def plan(
                     str(train_epochs),
                     "--init",
                     "retinaface",
+                    "--threads",
+                    str(threads),
                 ],
                 [train_out / "best.pt"],
             )
@@ -194,7 +196,7 @@ def plan(
     steps.append(
         Step(
             "convert-fp32",
-            ["convert", str(checkpoint), *to, "--precision", "fp32", "--out", str(art)],
+            ["convert", str(checkpoint), *to, "--precision", "fp32", "--out", str(art), "--threads", str(threads)],
             [art / f"fp32-{fmt}.done" for fmt in formats],  # convert writes one marker per format made
             [checkpoint],
         )
@@ -206,13 +208,24 @@ def plan(
     if data is not None and qat_epochs > 0:
         qat_out = out / "qat"
         args = ["qat", str(checkpoint), "--data", str(data), "--dataset", kind, "--epochs", str(qat_epochs)]
-        args += ["--out", str(qat_out), "--threads", str(max(threads, 1))]
+        args += ["--out", str(qat_out), "--threads", str(threads)]
         if qat_limit:
             args += ["--limit", str(qat_limit)]
         steps.append(Step("qat", args, [qat_out / "qat.pt"], [checkpoint]))
         quantized = qat_out / "qat.pt"
     for fmt in int8_formats:
-        args = ["convert", str(checkpoint), "--to", fmt, "--precision", "int8", "--out", str(art)]
+        args = [
+            "convert",
+            str(checkpoint),
+            "--to",
+            fmt,
+            "--precision",
+            "int8",
+            "--out",
+            str(art),
+            "--threads",
+            str(threads),
+        ]
         inputs = [checkpoint]
         if quantized is not None:  # QAT: bundled with the weights, or trained above
             args += ["--qat", str(quantized)]
@@ -280,7 +293,7 @@ def plan(
 @click.option(
     "--parity-split", default=None, help="split of --data for parity  [default: moxa3k test, aizoo val-sample]"
 )
-@click.option("--threads", type=POSITIVE, default=1, show_default=True)
+@threads_option
 @click.option("--out", type=OUT_DIR, default=Path("runs/pipeline"), show_default=True)
 @click.option("--force", is_flag=True, help="rerun every step even when its outputs are up to date")
 def pipeline(

@@ -412,37 +412,54 @@ def detect(paths, out, mode, size, score, nms, threads):
 
 @main.command()
 @click.argument("checkpoint", required=False)
-@click.option("--image-size", type=IMAGE_SIZE, default=640, show_default=True)
-@click.option("--no-attention", is_flag=True)
-@click.option("--no-heatmap", is_flag=True)
+@click.option(
+    "--image-size",
+    type=IMAGE_SIZE,
+    default=None,
+    help="input side  [default: the checkpoint's own; 640 for a fresh model]",
+)
+@click.option("--no-attention", is_flag=True, help="fresh model: plain SSH context modules")
+@click.option("--no-heatmap", is_flag=True, help="fresh model: no heatmap head")
 def info(checkpoint, image_size, no_attention, no_heatmap):
-    """Parameters and MACs of SL-FMDet (of a checkpoint, or of a fresh model)."""
+    """Parameters, MACs and anchors of SL-FMDet at its input size, and the card's mAP for bundled weights.
+
+    CHECKPOINT: a path, or 'aizoo' / 'moxa3k' for the bundled weights; without it, a fresh model.
+    """
     from slfm.anchors import anchors
     from slfm.config import ModelConfig
     from slfm.model import SLFMDet
     from slfm.profile import count_macs, count_parameters
 
+    rows: dict = {}
     if checkpoint:
         from slfm.checkpoint import load_model, resolve_checkpoint
+        from slfm.release import card_metrics, card_of
 
-        model, ckpt = load_model(resolve_checkpoint(checkpoint))
+        path = resolve_checkpoint(checkpoint)
+        model, ckpt = load_model(path)
+        rows["checkpoint"] = str(path)
+        card = card_of(path)
+        metrics = card_metrics(card) if card else [m for m in [ckpt.get("metrics")] if m and m.get("map50")]
     else:
-        model, ckpt = (
-            SLFMDet(ModelConfig(image_size=image_size, attention=not no_attention, heatmap=not no_heatmap)),
-            {},
-        )
+        model = SLFMDet(ModelConfig(image_size=image_size or 640, attention=not no_attention, heatmap=not no_heatmap))
+        ckpt, card, metrics = {}, None, []
     c = model.config
-    rows = {
+    size = image_size or c.image_size
+    rows |= {
         "parameters": count_parameters(model),
         "parameters_without_heatmap_head": count_parameters(model, include_heatmap=False),
-        "input": image_size,
-        "gmacs": round(count_macs(model, image_size) / 1e9, 4),
-        "anchors": int(anchors(image_size, image_size, c.min_sizes, c.steps).shape[0]),
+        "input": size,
+        "gmacs": round(count_macs(model, size) / 1e9, 4),
+        "anchors": int(anchors(size, size, c.min_sizes, c.steps).shape[0]),
         "attention": c.attention,
         "heatmap": c.heatmap,
     }
-    if ckpt.get("metrics"):
-        rows["metrics"] = ckpt["metrics"]
+    if ckpt.get("train_image_size") and ckpt["train_image_size"] != size:
+        rows["trained_at"] = ckpt["train_image_size"]
+    if metrics:
+        rows["metrics"] = metrics
+        if card:
+            rows["metrics_source"] = f"slfm/models/{card['file'].removesuffix('.pt')}.json (MODEL_CARD.md)"
     click.echo(json.dumps(rows, indent=1))
 
 

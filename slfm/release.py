@@ -47,6 +47,31 @@ def _val_split(train_config: dict) -> str:
     return DEFAULT_VAL_SPLIT.get(train_config["dataset"], "val") if v is None else (v or "none")
 
 
+def card_of(checkpoint: str | Path, models_dir: Path = MODELS_DIR) -> dict | None:
+    """The bundled card (``models_dir/*.json``, written by ``slfm release``) of this very file (by sha256)."""
+    sha = file_sha256(checkpoint)
+    for p in sorted(Path(models_dir).glob("*.json")):
+        card = json.loads(p.read_text())
+        if card.get("sha256") == sha:
+            return card
+    return None
+
+
+def card_metrics(card: dict) -> list[dict]:
+    """A card's evaluation rows, short: test set, mode and size, images, mAP@0.5, AP50 per class."""
+    return [
+        {
+            "test": f"{r['dataset']} {r['split']}",
+            "mode": f"{r['mode']} {r['input_size']}"
+            + (f", face/mask suppression {r['cross_class_iou']:g}" if r.get("cross_class_iou") else ""),
+            "images": r["images"],
+            "map50": round(r["map50"], 4),
+            "ap50": {k: round(v, 4) for k, v in r["ap50"].items()},
+        }
+        for r in card.get("metrics", [])
+    ]
+
+
 def card_markdown(cards: list[dict]) -> str:
     lines = [
         "# Bundled SL-FMDet weights",

@@ -382,12 +382,21 @@ def eval_cmd(
 @click.option("--nms", type=FRACTION, default=0.3, show_default=True, help="NMS IoU threshold")
 @threads_option
 def detect(paths, out, mode, size, score, nms, threads):
-    """Detect faces and masks in SOURCE: an image, a folder of images, or a video.
+    """Detect faces with and without a mask ("mask" / "no mask") in SOURCE: an image, a folder of images, or a
+    video.
 
-    CHECKPOINT (optional): a path, or 'aizoo' / 'moxa3k'; without it the bundled AIZOO weights are used.
+    CHECKPOINT (optional): a path, or a bundled name; without it the bundled AIZOO weights are used.
+
+    \b
+    Which bundled weights (numbers: slfm info NAME, slfm/models/MODEL_CARD.md):
+      aizoo   aizoo_480.pt, the default: everyday photos (AIZOO: WIDER Face + MAFA),
+              faces near and far; AIZOO val mAP@0.5 0.91 at 480
+      moxa3k  moxa3k_512.pt: crowded scenes with many small faces (Moxa3K);
+              Moxa3K test mAP@0.5 0.68 at 512
     """
     from slfm.checkpoint import load_model, resolve_checkpoint
     from slfm.detect import detect_path
+    from slfm.draw import DISPLAY
     from slfm.postprocess import PostprocessConfig
     from slfm.predictor import Predictor
 
@@ -397,10 +406,18 @@ def detect(paths, out, mode, size, score, nms, threads):
     model, _ = load_model(resolve_checkpoint(checkpoint))
     pred = Predictor(model, model.config, mode, size, PostprocessConfig(score_threshold=score, nms_iou=nms))
     report = detect_path(pred, Path(source), out)
-    n = sum(
-        len(v.get("detections", [])) + sum(len(f["detections"]) for f in v.get("frames", [])) for v in report.values()
+    from collections import Counter
+
+    shown = Counter(
+        d["display"]
+        for v in report.values()
+        for d in [*v.get("detections", []), *(d for f in v.get("frames", []) for d in f["detections"])]
     )
-    click.echo(f"{n} detections in {len(report)} input(s); annotated outputs and detections.json in {out}")
+    counts = ", ".join(f"{shown[k]} {k}" for k in DISPLAY.values())
+    click.echo(
+        f"{shown.total()} detections ({counts}) in {len(report)} input(s); annotated outputs and detections.json "
+        f"in {out}"
+    )
     failed = [p for p, v in report.items() if "error" in v]
     if failed:
         raise SlfmError(

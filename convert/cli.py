@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map
-from slfm.options import OUT_DIR, POSITIVE
+from slfm.options import OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import folder_lock, write_text
 
 TO_CHOICES = ["tflite", "coreml", "executorch", "all"]
@@ -70,7 +70,8 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
 @click.option("--split", default="train", show_default=True)
 @click.option("--class-map", default=None)
 @click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images")
-def convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib):
+@threads_option
+def convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib, threads):
     """Convert an fp32 CHECKPOINT (a path, or 'aizoo' / 'moxa3k'; default: the bundled weights for --dataset)
     to on-device artifacts (+ <artifact>.json contracts) in OUT."""
     with folder_lock(out, "slfm convert"):  # refused before any work if another live convert writes there

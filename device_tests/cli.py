@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from slfm.errors import SlfmError
-from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGRAMS_REFUSED, InFile
+from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGRAMS_REFUSED, InFile, threads_option
 
 
 @click.command()
@@ -38,7 +38,7 @@ from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGR
 @click.option("--limit", type=NON_NEGATIVE, default=50, show_default=True, help="images per dataset (0: all)")
 @click.option("--runs", type=NON_NEGATIVE, default=20, show_default=True, help="timed runs (after warm-up)")
 @click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)
-@click.option("--threads", type=POSITIVE, default=1, show_default=True, help="runtime threads (all runtimes)")
+@threads_option
 @click.option(
     "--out",
     type=OUT_FILE,

@@ -63,7 +63,20 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def chart(report: dict, path: Path) -> None:
+def map_limit(report: dict, artifact: dict) -> float | None:
+    """The lowest mAP@0.5 that passes for this artifact: the reference's minus its precision's allowed drop."""
+    ref = report["reference"].get("map50")
+    drop = next((c["threshold"] for c in artifact.get("checks") or [] if c["name"] == "map50_drop"), None)
+    return None if ref is None or drop is None else ref - drop
+
+
+def failed_checks(artifact: dict) -> list[str]:
+    return [c["name"] for c in artifact.get("checks") or [] if not c["passed"]]
+
+
+def figure(report: dict):
+    """mAP@0.5 per artifact with its pass limit drawn on its bar, and p50 latency on a log scale (one slow row
+    does not flatten the others); failing rows red, hatched and labelled with the checks they failed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,13 +90,18 @@ def chart(report: dict, path: Path) -> None:
     lats = [report["reference"].get("latency_ms", {}).get("p50") or 0] + [
         (a.get("latency_ms") or {}).get("p50") or 0 for a in rows
     ]
+    failed = [False] + [a.get("passed") is False for a in rows]
     colors = ["#777777"] + ["#2a9d8f" if a.get("passed") else "#e76f51" for a in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(labels) + 2), 4.5), dpi=110)
-    for ax, vals, title in ((axes[0], maps, "mAP@0.5"), (axes[1], lats, "latency p50 (ms)")):
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(labels) + 2), 4.8), dpi=110)
+    for ax, vals, title in ((axes[0], maps, "mAP@0.5"), (axes[1], lats, "latency p50 (ms, log scale)")):
         bars = ax.bar(range(len(vals)), vals, color=colors)
+        for bar, bad in zip(bars, failed, strict=True):
+            if bad:
+                bar.set_hatch("//")
+                bar.set_edgecolor("#7a1f0c")
         ax.set_xticks(range(len(vals)), labels, rotation=30, ha="right", fontsize=7)
         ax.set_title(title)
-        ax.grid(axis="y", alpha=0.3)
+        ax.grid(axis="y", alpha=0.3, which="both")
         for b, v in zip(bars, vals, strict=True):
             ax.annotate(
                 f"{v:.3f}" if title.startswith("mAP") else f"{v:.1f}",
@@ -92,8 +110,50 @@ def chart(report: dict, path: Path) -> None:
                 va="bottom",
                 fontsize=7,
             )
-    fig.suptitle(f"Parity vs PyTorch ({report['target_summary']}); green pass, red fail", fontsize=9)
+    if any(v > 0 for v in lats):
+        from matplotlib.ticker import ScalarFormatter
+
+        axes[1].set_yscale("log")
+        for axis in (axes[1].yaxis,):
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(ScalarFormatter())
+            axis.set_tick_params(which="minor", labelsize=6)
+    limits = [None] + [map_limit(report, a) for a in rows]
+    shown = [v for v in maps if v > 0] + [lim for lim in limits if lim is not None]
+    if shown:  # zoomed on the values and limits: a 0.01 drop is visible
+        lo, hi = min(shown), max(shown)
+        axes[0].set_ylim(max(0.0, lo - 0.25 * (hi - lo) - 0.02), min(1.0, hi + 0.15 * (hi - lo) + 0.01))
+        axes[0].set_title("mAP@0.5 (axis zoomed)")
+    for i, lim in enumerate(limits):
+        if lim is not None:
+            axes[0].hlines(lim, i - 0.45, i + 0.45, colors="black", linestyles="--", linewidth=1.2)
+    if any(lim is not None for lim in limits):
+        axes[0].plot([], [], "k--", linewidth=1.2, label="pass limit: reference mAP minus the allowed drop")
+        axes[0].legend(fontsize=7, loc="lower left")
+    for i, a in enumerate(rows, 1):
+        names = failed_checks(a)
+        if names:
+            axes[0].annotate(
+                "FAIL: " + ", ".join(names),
+                (i, axes[0].get_ylim()[0] + 0.5 * (maps[i] - axes[0].get_ylim()[0])),
+                ha="center",
+                va="center",
+                rotation=90,
+                fontsize=6,
+                color="#3b0d05",
+            )
+    fig.suptitle(
+        f"Parity vs PyTorch ({report['target_summary']}); green pass, red hatched fail, dashes: mAP pass limit",
+        fontsize=9,
+    )
     fig.tight_layout()
+    return fig
+
+
+def chart(report: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(report)
     fig.savefig(path)
     plt.close(fig)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map, _dataset_options
-from slfm.options import FRACTION, NON_NEGATIVE, OUT_DIR, POSITIVE, POSITIVE_FLOAT
+from slfm.options import FRACTION, NON_NEGATIVE, OUT_DIR, POSITIVE, POSITIVE_FLOAT, threads_option
 from slfm.quantize.qat import QATConfig, trained_recipe
 from slfm.quantize.quantizer import ACT_RANGES
 
@@ -72,7 +72,7 @@ def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=OUT_DIR, default=Path("runs/qat"), show_default=True)
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True)
-@click.option("--threads", type=NON_NEGATIVE, default=0, help="torch threads (0: torch's default)")
+@threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=POSITIVE, default=None, help="train on N images drawn from the split")
 @click.option(
@@ -139,8 +139,6 @@ def qat(
     import shlex
     import sys
 
-    import torch
-
     from slfm.checkpoint import (
         BUNDLED,
         BUNDLED_QAT,
@@ -158,8 +156,6 @@ def qat(
 
     if bundle and checkpoint not in BUNDLED:
         raise SlfmError(f"--bundle: {checkpoint!r} is not a bundled name ({', '.join(BUNDLED)})")
-    if threads:
-        torch.set_num_threads(threads)
     name = checkpoint
     checkpoint = resolve_checkpoint(checkpoint, kind)
     model, ckpt = load_model(checkpoint)
@@ -236,7 +232,8 @@ def qat(
 @click.option("--out", type=OUT_DIR, default=Path("runs/ptq"), show_default=True)
 @click.option("--val-split", default="", help="evaluate the int8 simulation on this split ('' for none)")
 @click.option("--val-limit", type=POSITIVE, default=None)
-def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out, val_split, val_limit):
+@threads_option
+def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out, val_split, val_limit, threads):
     """Post-training int8 quantization of CHECKPOINT (a path, or 'aizoo' / 'moxa3k') calibrated on real images
     -> OUT/ptq.pt."""
     from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint

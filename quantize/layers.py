@@ -158,7 +158,7 @@ def chart(report: dict, path) -> None:
 def _layers_command():
     import click
 
-    from slfm.options import POSITIVE
+    from slfm.options import POSITIVE, threads_option
 
     @click.command("layers")
     @click.argument("quantized", required=False, default=None)
@@ -167,7 +167,7 @@ def _layers_command():
     @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k")
     @click.option("--split", default="holdout", show_default=True)
     @click.option("--images", type=POSITIVE, default=4, show_default=True)
-    @click.option("--threads", type=POSITIVE, default=1, show_default=True)
+    @threads_option
     @click.option("--out", default="reports/layers", show_default=True, help="report path without suffix")
     def layers(quantized, checkpoint, data, kind, split, images, threads, out):
         """Per-layer SNR of the int8 graph of QUANTIZED (a QAT/PTQ checkpoint, or 'aizoo' / 'moxa3k' for the
@@ -183,7 +183,6 @@ def _layers_command():
         from slfm.quantize.calibrate import spread
         from slfm.quantize.quantized import load_quantized
 
-        torch.set_num_threads(threads)
         name = quantized or "moxa3k"
         path = MODELS_DIR / BUNDLED_QAT[name] if name in BUNDLED_QAT and not Path(name).exists() else Path(name)
         pm, qmodel, ck = load_quantized(path)

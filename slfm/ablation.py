@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from slfm.options import FRACTION, IMAGE_SIZE, POSITIVE
+from slfm.options import FRACTION, IMAGE_SIZE, POSITIVE, threads_option
 
 BUDGET_KEYS = ("data", "dataset", "init", "limit", "class_balance", "full_image_prob", "epochs")
 
@@ -40,7 +40,8 @@ def check_same_budget(ckpt: dict, cfg, mcfg, path: Path) -> None:
 @click.option("--full-image-prob", type=FRACTION, default=0.0, show_default=True)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/ablation"), show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/ablation"), show_default=True)
-def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_image_prob, runs_dir, out):
+@threads_option
+def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_image_prob, runs_dir, out, threads):
     """Train the four attention/heatmap variants with one budget and tabulate mAP on the test split."""
     from slfm.checkpoint import load_model, read_checkpoint
     from slfm.config import ModelConfig
@@ -67,6 +68,7 @@ def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_im
                 seed=0,
                 class_balance=class_balance,
                 full_image_prob=full_image_prob,
+                threads=threads,
             )
             mcfg = ModelConfig(image_size=image_size, attention=attention, heatmap=heatmap)
             last = Path(cfg.out) / "last.pt"

@@ -25,6 +25,7 @@ from slfm.options import (
     OUT_FILE,
     POSITIVE,
     POSITIVE_FLOAT,
+    threads_option,
 )
 from slfm.postprocess import DEMO, EVAL
 
@@ -151,7 +152,7 @@ def _class_map(spec):
     help="share of samples letterboxed whole (as at test time) instead of randomly cropped",
 )
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True, help="DataLoader worker processes")
-@click.option("--threads", type=NON_NEGATIVE, default=0, help="torch threads (0: default)")
+@threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=POSITIVE, default=None, help="use only the first N training images")
 @click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over the split")
@@ -318,6 +319,7 @@ def _mode_options(f):
     show_default=True,
     help="also resample the test images N times: mAP@0.5's spread (std, 5th-95th percentile)",
 )
+@threads_option
 def eval_cmd(
     checkpoint,
     data,
@@ -332,6 +334,7 @@ def eval_cmd(
     nms_iou,
     cross_class_iou,
     bootstrap,
+    threads,
 ):
     """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint on a dataset split.
 
@@ -377,13 +380,23 @@ def eval_cmd(
 @_mode_options
 @click.option("--score", type=FRACTION, default=0.5, show_default=True, help="score threshold")
 @click.option("--nms", type=FRACTION, default=0.3, show_default=True, help="NMS IoU threshold")
-def detect(paths, out, mode, size, score, nms):
-    """Detect faces and masks in SOURCE: an image, a folder of images, or a video.
+@threads_option
+def detect(paths, out, mode, size, score, nms, threads):
+    """Detect faces with and without a mask ("mask" / "no mask") in SOURCE: an image, a folder of images, or a
+    video.
 
-    CHECKPOINT (optional): a path, or 'aizoo' / 'moxa3k'; without it the bundled AIZOO weights are used.
+    CHECKPOINT (optional): a path, or a bundled name; without it the bundled AIZOO weights are used.
+
+    \b
+    Which bundled weights (numbers: slfm info NAME, slfm/models/MODEL_CARD.md):
+      aizoo   aizoo_480.pt, the default: everyday photos (AIZOO: WIDER Face + MAFA),
+              faces near and far; AIZOO val mAP@0.5 0.91 at 480
+      moxa3k  moxa3k_512.pt: crowded scenes with many small faces (Moxa3K);
+              Moxa3K test mAP@0.5 0.68 at 512
     """
     from slfm.checkpoint import load_model, resolve_checkpoint
     from slfm.detect import detect_path
+    from slfm.draw import DISPLAY
     from slfm.postprocess import PostprocessConfig
     from slfm.predictor import Predictor
 
@@ -393,10 +406,18 @@ def detect(paths, out, mode, size, score, nms):
     model, _ = load_model(resolve_checkpoint(checkpoint))
     pred = Predictor(model, model.config, mode, size, PostprocessConfig(score_threshold=score, nms_iou=nms))
     report = detect_path(pred, Path(source), out)
-    n = sum(
-        len(v.get("detections", [])) + sum(len(f["detections"]) for f in v.get("frames", [])) for v in report.values()
+    from collections import Counter
+
+    shown = Counter(
+        d["display"]
+        for v in report.values()
+        for d in [*v.get("detections", []), *(d for f in v.get("frames", []) for d in f["detections"])]
     )
-    click.echo(f"{n} detections in {len(report)} input(s); annotated outputs and detections.json in {out}")
+    counts = ", ".join(f"{shown[k]} {k}" for k in DISPLAY.values())
+    click.echo(
+        f"{shown.total()} detections ({counts}) in {len(report)} input(s); annotated outputs and detections.json "
+        f"in {out}"
+    )
     failed = [p for p, v in report.items() if "error" in v]
     if failed:
         raise SlfmError(
@@ -408,37 +429,54 @@ def detect(paths, out, mode, size, score, nms):
 
 @main.command()
 @click.argument("checkpoint", required=False)
-@click.option("--image-size", type=IMAGE_SIZE, default=640, show_default=True)
-@click.option("--no-attention", is_flag=True)
-@click.option("--no-heatmap", is_flag=True)
+@click.option(
+    "--image-size",
+    type=IMAGE_SIZE,
+    default=None,
+    help="input side  [default: the checkpoint's own; 640 for a fresh model]",
+)
+@click.option("--no-attention", is_flag=True, help="fresh model: plain SSH context modules")
+@click.option("--no-heatmap", is_flag=True, help="fresh model: no heatmap head")
 def info(checkpoint, image_size, no_attention, no_heatmap):
-    """Parameters and MACs of SL-FMDet (of a checkpoint, or of a fresh model)."""
+    """Parameters, MACs and anchors of SL-FMDet at its input size, and the card's mAP for bundled weights.
+
+    CHECKPOINT: a path, or 'aizoo' / 'moxa3k' for the bundled weights; without it, a fresh model.
+    """
     from slfm.anchors import anchors
     from slfm.config import ModelConfig
     from slfm.model import SLFMDet
     from slfm.profile import count_macs, count_parameters
 
+    rows: dict = {}
     if checkpoint:
         from slfm.checkpoint import load_model, resolve_checkpoint
+        from slfm.release import card_metrics, card_of
 
-        model, ckpt = load_model(resolve_checkpoint(checkpoint))
+        path = resolve_checkpoint(checkpoint)
+        model, ckpt = load_model(path)
+        rows["checkpoint"] = str(path)
+        card = card_of(path)
+        metrics = card_metrics(card) if card else [m for m in [ckpt.get("metrics")] if m and m.get("map50")]
     else:
-        model, ckpt = (
-            SLFMDet(ModelConfig(image_size=image_size, attention=not no_attention, heatmap=not no_heatmap)),
-            {},
-        )
+        model = SLFMDet(ModelConfig(image_size=image_size or 640, attention=not no_attention, heatmap=not no_heatmap))
+        ckpt, card, metrics = {}, None, []
     c = model.config
-    rows = {
+    size = image_size or c.image_size
+    rows |= {
         "parameters": count_parameters(model),
         "parameters_without_heatmap_head": count_parameters(model, include_heatmap=False),
-        "input": image_size,
-        "gmacs": round(count_macs(model, image_size) / 1e9, 4),
-        "anchors": int(anchors(image_size, image_size, c.min_sizes, c.steps).shape[0]),
+        "input": size,
+        "gmacs": round(count_macs(model, size) / 1e9, 4),
+        "anchors": int(anchors(size, size, c.min_sizes, c.steps).shape[0]),
         "attention": c.attention,
         "heatmap": c.heatmap,
     }
-    if ckpt.get("metrics"):
-        rows["metrics"] = ckpt["metrics"]
+    if ckpt.get("train_image_size") and ckpt["train_image_size"] != size:
+        rows["trained_at"] = ckpt["train_image_size"]
+    if metrics:
+        rows["metrics"] = metrics
+        if card:
+            rows["metrics_source"] = f"slfm/models/{card['file'].removesuffix('.pt')}.json (MODEL_CARD.md)"
     click.echo(json.dumps(rows, indent=1))
 
 

@@ -3,6 +3,8 @@ before any work starts (click prints ``Invalid value for '--x': ...`` and exits 
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import click
@@ -28,7 +30,7 @@ class ImageSize(click.ParamType):
 
 IMAGE_SIZE = ImageSize()
 POSITIVE = click.IntRange(min=1)  # counts of things to do: epochs, batch size, images, calibration images
-NON_NEGATIVE = click.IntRange(min=0)  # counts where 0 means none / all / default (workers, threads 0)
+NON_NEGATIVE = click.IntRange(min=0)  # counts where 0 means none / all / default (workers)
 FRACTION = click.FloatRange(0, 1)  # probabilities, scores, IoUs
 POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)  # learning rates, seconds
 NON_NEGATIVE_FLOAT = click.FloatRange(min=0)  # weight decay, warm-up epochs
@@ -85,3 +87,79 @@ PROGRAMS_REFUSED = {
 OUT_DIR = OutPath(folder=True)
 OUT_FILE = OutPath(folder=False)
 IN_FILE = InFile()
+
+
+# Threads. torch's default (one per core it sees) oversubscribes a machine that is doing other work: on a busy
+# 2-core machine `slfm eval` ran 17x slower with it than with one thread, as OpenMP threads spin waiting for each
+# other. So every compute command takes --threads (one option, applied by one function, below); without it the
+# usual environment variables decide, and without those the cores left free by the machine's current load,
+# at most MAX_DEFAULT_THREADS.
+THREADS_ENV = ("SLFM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+MAX_DEFAULT_THREADS = 4
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads of one core count once; the cgroup's CPU quota caps)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    cores = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topo / "physical_package_id").read_text().strip(), (topo / "core_id").read_text().strip()))
+        except OSError:
+            cores.add(("", str(cpu)))
+    n = len(cores) or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return n
+
+
+def default_threads() -> int:
+    """Threads when neither --threads nor an environment variable says: the physical cores the current load
+    leaves free (1-minute load average), at least 1 and at most :data:`MAX_DEFAULT_THREADS`."""
+    cores = physical_cores()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(MAX_DEFAULT_THREADS, cores - int(load)))
+
+
+def resolve_threads(threads: int | None) -> int:
+    """``threads`` if given, else the first valid positive integer in :data:`THREADS_ENV`, else the default."""
+    if threads:
+        return threads
+    for name in THREADS_ENV:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return default_threads()
+
+
+def apply_threads(threads: int | None) -> int:
+    """Set torch's and OpenCV's thread pools to :func:`resolve_threads` ``(threads)``; returns the number."""
+    import cv2
+    import torch
+
+    n = resolve_threads(threads)
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+    return n
+
+
+def _threads_callback(ctx, param, value):
+    return apply_threads(value)
+
+
+def threads_option(f):
+    """``--threads N`` for a command that computes: applied (:func:`apply_threads`) before the command runs, which
+    receives the number in effect."""
+    return click.option(
+        "--threads",
+        type=POSITIVE,
+        default=None,
+        callback=_threads_callback,
+        help=f"torch / runtime threads  [default: ${THREADS_ENV[0]} or ${THREADS_ENV[1]}, else the physical "
+        f"cores the load leaves free, at most {MAX_DEFAULT_THREADS}]",
+    )(f)

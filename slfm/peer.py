@@ -22,7 +22,7 @@ from slfm.codec import decode
 from slfm.errors import SlfmError
 from slfm.metrics import ImageDetections
 from slfm.nms import nms
-from slfm.options import POSITIVE
+from slfm.options import POSITIVE, threads_option
 from slfm.postprocess import EVAL, PostprocessConfig, postprocess
 
 PEER_DEFAULT = Path("../shared/peers/aizoo/face_mask_detection.tflite")
@@ -180,7 +180,7 @@ def markdown(report: dict) -> str:
 @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="aizoo", show_default=True)
 @click.option("--split", default=None, help="default: val (aizoo) / test (moxa3k)")
 @click.option("--limit", type=POSITIVE, default=None)
-@click.option("--threads", type=POSITIVE, default=1, show_default=True)
+@threads_option
 @click.option("--runs", type=POSITIVE, default=50, show_default=True, help="timed invocations per detector")
 @click.option(
     "--out",

@@ -13,12 +13,17 @@ int8 artifacts come from the bundled QAT checkpoint of the bundled weights (no Q
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 import shlex
+import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +31,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.fingerprint import code_fingerprint
-from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE
+from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import write_text
 
 STATE = "steps.json"
@@ -101,13 +106,72 @@ def retire_stale_artifacts(art: Path, checkpoint: Path, stale: Path, echo=click.
     return moved
 
 
-def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo) -> dict:
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+class StepStatus:
+    """One line of status for a running step: its elapsed time and the last line it printed (a progress bar's
+    count, rate and ETA). On a terminal the line is redrawn in place every second; elsewhere (a CI log,
+    ``make main | tee``) it is printed every ``every`` seconds."""
+
+    def __init__(self, echo: Callable[[str], None], every: float = 60.0, live: bool | None = None) -> None:
+        self.echo, self.every = echo, every
+        self.live = sys.stdout.isatty() if live is None else live
+        self.shown = False
+        self.last = -1.0
+
+    def update(self, head: str, elapsed: float, line: str) -> None:
+        text = f"{head}: {_clock(elapsed)} elapsed" + (f" | {line}" if line else "")
+        if self.live:
+            width = shutil.get_terminal_size((120, 20)).columns - 1
+            click.echo("\r\x1b[K" + text[:width], nl=False)
+            self.shown = True
+        elif elapsed - self.last >= self.every:
+            self.echo(text)
+            self.last = elapsed
+
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[K", nl=False)
+        self.shown, self.last = False, -1.0
+
+
+def run_logged(argv: list[str], log: Path, on_status: Callable[[float, str], None], tick: float = 1.0) -> int:
+    """Run ``argv`` with its output (stdout and stderr) into ``log``; every ``tick`` seconds, ``on_status``
+    gets the elapsed seconds and the last non-empty line printed so far. Returns the exit status."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    last = [""]
+
+    def pump() -> None:
+        with open(log, "wb") as f:
+            for chunk in iter(lambda: proc.stdout.read1(1 << 16), b""):
+                f.write(chunk)
+                f.flush()
+                lines = [p for p in re.split(rb"[\r\n]", chunk) if p.strip()]
+                if lines:
+                    last[0] = lines[-1].decode(errors="replace").strip()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    t0 = time.perf_counter()
+    while reader.is_alive():
+        reader.join(tick)
+        on_status(time.perf_counter() - t0, last[0])
+    return proc.wait()
+
+
+def run_steps(
+    steps: list[Step], out: Path, force: bool = False, echo=click.echo, status: StepStatus | None = None
+) -> dict:
     """Run (or skip) each step in order; returns the state written to ``out/steps.json``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
     state_path = out / STATE
     recorded = json.loads(state_path.read_text()) if state_path.exists() else {}
     code = code_fingerprint()
+    status = status or StepStatus(echo)
     t_all = time.perf_counter()
     for i, step in enumerate(steps, 1):
         head = f"[{i}/{len(steps)}] {step.name}"
@@ -119,10 +183,16 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
         echo(f"{head}: {step.command}")
         log = out / "logs" / f"{step.name}.log"
         t0 = time.perf_counter()
-        with open(log, "w") as f:
-            proc = subprocess.run([sys.executable, "-m", "slfm.cli", *step.args], stdout=f, stderr=subprocess.STDOUT)
+        try:
+            returncode = run_logged(
+                [sys.executable, "-m", "slfm.cli", *step.args],
+                log,
+                functools.partial(status.update, head),
+            )
+        finally:
+            status.clear()
         seconds = round(time.perf_counter() - t0, 1)
-        ok = proc.returncode == 0 and (not step.check_outputs or all(p.exists() for p in step.outputs))
+        ok = returncode == 0 and (not step.check_outputs or all(p.exists() for p in step.outputs))
         recorded[step.name] = {
             "command": step.command,
             "key": key,
@@ -135,11 +205,11 @@ def run_steps(steps: list[Step], out: Path, force: bool = False, echo=click.echo
         if not ok:
             tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:] or ["(no output)"]
             raise SlfmError(
-                f"pipeline step '{step.name}' failed (exit {proc.returncode}): {tail[0]} -- full log: "
+                f"pipeline step '{step.name}' failed (exit {returncode}): {tail[0]} -- full log: "
                 f"{log}; outputs of earlier steps are kept in {out}"
             )
-        echo(f"{head}: done in {seconds} s")
-    echo(f"pipeline: {len(steps)} steps in {time.perf_counter() - t_all:.0f} s")
+        echo(f"{head}: done in {_clock(seconds)} ({seconds} s)")
+    echo(f"pipeline: {len(steps)} steps in {_clock(time.perf_counter() - t_all)}")
     write_text(state_path, json.dumps(recorded, indent=1) + "\n")
     return recorded
 
@@ -180,6 +250,8 @@ def plan(
                     str(train_epochs),
                     "--init",
                     "retinaface",
+                    "--threads",
+                    str(threads),
                 ],
                 [train_out / "best.pt"],
             )
@@ -194,7 +266,7 @@ def plan(
     steps.append(
         Step(
             "convert-fp32",
-            ["convert", str(checkpoint), *to, "--precision", "fp32", "--out", str(art)],
+            ["convert", str(checkpoint), *to, "--precision", "fp32", "--out", str(art), "--threads", str(threads)],
             [art / f"fp32-{fmt}.done" for fmt in formats],  # convert writes one marker per format made
             [checkpoint],
         )
@@ -206,13 +278,24 @@ def plan(
     if data is not None and qat_epochs > 0:
         qat_out = out / "qat"
         args = ["qat", str(checkpoint), "--data", str(data), "--dataset", kind, "--epochs", str(qat_epochs)]
-        args += ["--out", str(qat_out), "--threads", str(max(threads, 1))]
+        args += ["--out", str(qat_out), "--threads", str(threads)]
         if qat_limit:
             args += ["--limit", str(qat_limit)]
         steps.append(Step("qat", args, [qat_out / "qat.pt"], [checkpoint]))
         quantized = qat_out / "qat.pt"
     for fmt in int8_formats:
-        args = ["convert", str(checkpoint), "--to", fmt, "--precision", "int8", "--out", str(art)]
+        args = [
+            "convert",
+            str(checkpoint),
+            "--to",
+            fmt,
+            "--precision",
+            "int8",
+            "--out",
+            str(art),
+            "--threads",
+            str(threads),
+        ]
         inputs = [checkpoint]
         if quantized is not None:  # QAT: bundled with the weights, or trained above
             args += ["--qat", str(quantized)]
@@ -280,7 +363,7 @@ def plan(
 @click.option(
     "--parity-split", default=None, help="split of --data for parity  [default: moxa3k test, aizoo val-sample]"
 )
-@click.option("--threads", type=POSITIVE, default=1, show_default=True)
+@threads_option
 @click.option("--out", type=OUT_DIR, default=Path("runs/pipeline"), show_default=True)
 @click.option("--force", is_flag=True, help="rerun every step even when its outputs are up to date")
 def pipeline(

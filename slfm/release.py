@@ -47,6 +47,52 @@ def _val_split(train_config: dict) -> str:
     return DEFAULT_VAL_SPLIT.get(train_config["dataset"], "val") if v is None else (v or "none")
 
 
+# Commands on the card are shown as a reader of the repository runs them: datasets under ../shared/data (where
+# the README puts them), outputs under runs/, never the absolute paths of the machine that made them.
+DATA_HOME = "../shared/data"
+
+
+def portable_command(command: str) -> str:
+    """``command`` with an absolute ``--data`` folder shown under :data:`DATA_HOME` and an absolute ``--out``
+    (or released checkpoint) folder under ``runs/``."""
+    words = shlex.split(command)
+    for i, w in enumerate(words):
+        prev = words[i - 1] if i else ""
+        if not w.startswith("/"):
+            continue
+        if prev == "--data":
+            words[i] = f"{DATA_HOME}/{Path(w).name}"
+        elif prev == "--out" or (i == 2 and words[:2] == ["slfm", "release"]):
+            parts = Path(w).parts
+            words[i] = str(Path("runs", *parts[parts.index("runs") + 1 :])) if "runs" in parts else Path(w).name
+    return shlex.join(words)
+
+
+def card_of(checkpoint: str | Path, models_dir: Path = MODELS_DIR) -> dict | None:
+    """The bundled card (``models_dir/*.json``, written by ``slfm release``) of this very file (by sha256)."""
+    sha = file_sha256(checkpoint)
+    for p in sorted(Path(models_dir).glob("*.json")):
+        card = json.loads(p.read_text())
+        if card.get("sha256") == sha:
+            return card
+    return None
+
+
+def card_metrics(card: dict) -> list[dict]:
+    """A card's evaluation rows, short: test set, mode and size, images, mAP@0.5, AP50 per class."""
+    return [
+        {
+            "test": f"{r['dataset']} {r['split']}",
+            "mode": f"{r['mode']} {r['input_size']}"
+            + (f", face/mask suppression {r['cross_class_iou']:g}" if r.get("cross_class_iou") else ""),
+            "images": r["images"],
+            "map50": round(r["map50"], 4),
+            "ap50": {k: round(v, 4) for k, v in r["ap50"].items()},
+        }
+        for r in card.get("metrics", [])
+    ]
+
+
 def card_markdown(cards: list[dict]) -> str:
     lines = [
         "# Bundled SL-FMDet weights",
@@ -105,7 +151,7 @@ def card_markdown(cards: list[dict]) -> str:
             lines.append(
                 f"| {r['dataset']} {r['split']} | {r['mode']} {r['input_size']}{cross} | {r['images']} | "
                 f"{r['ap50'].get('face', 0):.3f} | {r['ap50'].get('mask', 0):.3f} | {r['map50']:.3f} | "
-                f"{r['map50_95']:.3f} | `{r['command']}` |"
+                f"{r['map50_95']:.3f} | `{portable_command(r['command'])}` |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -158,7 +204,7 @@ def qat_markdown(models_dir: Path = MODELS_DIR, reports: Path = MODELS_DIR.paren
         lines += [
             f"## `{qfile}` ({path.stat().st_size / 1e6:.2f} MB): int8 QAT of `{BUNDLED[name]}`",
             "",
-            f"- Made by: `{q.get('command', 'slfm qat')}`",
+            f"- Made by: `{portable_command(q.get('command', 'slfm qat'))}`",
             f"- Recipe: {'backbone channel ranges equalized (same fp32 function), then ' if c.get('equalize') else ''}"
             f"{c.get('epochs')} epoch(s) on {q.get('train_images')} images of {d.get('dataset')} "
             f"`{d.get('train_split')}`, Adam lr {c.get('lr')} cosine, batch {c.get('batch_size')}; loss: "
@@ -276,7 +322,7 @@ def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, 
                 "mode": mode,
                 "input_size": insize,
                 "cross_class_iou": cross,
-                "command": cmd,
+                "command": portable_command(cmd),
                 **{k: result[k] for k in ("images", "ap50", "map50", "map50_95")},
             }
         )

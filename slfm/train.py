@@ -28,6 +28,7 @@ from slfm.errors import SlfmError
 from slfm.evaluate import evaluate_samples, machine
 from slfm.loss import LossWeights, balanced_class_weights, total_loss
 from slfm.model import SLFMDet
+from slfm.options import apply_threads
 from slfm.outputs import folder_lock, write_text
 from slfm.postprocess import EVAL
 from slfm.predictor import Predictor
@@ -61,7 +62,7 @@ class TrainConfig:
     milestones: tuple[float, ...] = (0.7, 0.9)  # step schedule: fractions of the run
     gamma: float = 0.1
     workers: int = 2
-    threads: int = 0  # torch intra-op threads, 0 = torch's default
+    threads: int = 0  # torch intra-op threads, 0 = slfm.options.resolve_threads's default
     seed: int = 0
     init: str = "imagenet"
     augment: bool = True
@@ -231,8 +232,7 @@ def sync_log(path: Path, train_state: dict | None) -> None:
 def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, progress: bool) -> Path:
     rank, world = _dist()
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    apply_threads(cfg.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
     out = Path(cfg.out)

@@ -114,6 +114,22 @@ def test_info_reports_the_reference_size():
     assert data["anchors"] == 16800 and round(data["gmacs"], 3) == 0.972
 
 
+@pytest.mark.parametrize("name", ["moxa3k", "aizoo"])
+def test_info_describes_bundled_weights_at_their_size_with_their_card(name):
+    from slfm.anchors import anchors
+    from slfm.checkpoint import bundled_checkpoint, read_checkpoint
+    from slfm.release import card_of
+
+    data = json.loads(run("info", name).output)
+    cfg = read_checkpoint(bundled_checkpoint(name))["model_config"]
+    size = cfg["image_size"]
+    assert data["input"] == size != 640
+    assert data["anchors"] == len(anchors(size, size, cfg["min_sizes"], cfg["steps"]))
+    card = card_of(bundled_checkpoint(name))
+    assert [m["map50"] for m in data["metrics"]] == [round(r["map50"], 4) for r in card["metrics"]]
+    assert data["metrics"][0]["map50"] > 0.5
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [

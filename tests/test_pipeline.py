@@ -1,12 +1,13 @@
 """``slfm pipeline``: the whole chain on real photos, a rerun that skips finished steps, a failing step."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 
 from slfm.cli import main
-from slfm.pipeline import Step, run_steps, step_key, up_to_date
+from slfm.pipeline import Step, StepStatus, run_steps, step_key, up_to_date
 
 
 def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
@@ -133,3 +134,14 @@ def test_bundled_qat_checkpoints_belong_to_the_bundled_weights():
         assert q["source_sha256"] == file_sha256(MODELS_DIR / BUNDLED[name]), f"{qfile} is stale: remake it"
         assert q["quantizer"]["mode"] == "qat" and (MODELS_DIR / qfile).stat().st_size < 2_000_000
         assert q["data"]["val_split"] == "holdout"  # picked on data carved from train, not the test split
+
+
+def test_a_running_step_shows_its_progress_and_elapsed_time_on_the_console(moxa, tmp_path):
+    lines = []
+    status = StepStatus(lines.append, every=0.5, live=False)
+    step = Step("eval", ["eval", "moxa3k", "--data", str(moxa), "--limit", "30", "--threads", "1"], [])
+    run_steps([step], tmp_path / "run", echo=lines.append, status=status)
+    progress = [ln for ln in lines if re.match(r"\[1/1\] eval: \d+:\d\d elapsed", ln)]
+    assert any(re.search(r"\d+/30 \[", ln) for ln in progress), lines  # tqdm's count and ETA, from the log
+    assert re.fullmatch(r"\[1/1\] eval: done in 0:\d\d \([\d.]+ s\)", lines[-2]), lines
+    assert "eval" in (tmp_path / "run" / "logs" / "eval.log").read_text()

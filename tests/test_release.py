@@ -109,3 +109,18 @@ def test_bundled_moxa3k_cards_headline_reproduces(moxa):
     assert r.exit_code == 0, r.output
     got = json.loads(r.output[r.output.index("{") :])
     assert got["images"] == row["images"] and got["map50"] == pytest.approx(row["map50"], abs=1e-6)
+
+
+def test_the_bundled_card_shows_commands_a_reader_can_run():
+    import re
+
+    from slfm.checkpoint import MODELS_DIR
+    from slfm.release import card_markdown, portable_command, qat_markdown
+
+    cmd = "slfm qat aizoo --data /home/me/data/aizoo --out /srv/x/runs/qat_aizoo --bundle"
+    assert portable_command(cmd) == "slfm qat aizoo --data ../shared/data/aizoo --out runs/qat_aizoo --bundle"
+    import json
+
+    cards = [json.loads(p.read_text()) for p in sorted(MODELS_DIR.glob("*.json"))]
+    text = card_markdown(cards) + qat_markdown()
+    assert not re.search(r"`slfm [^`]*--(data|out) /", text), "an absolute path in a card command"

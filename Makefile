@@ -24,18 +24,30 @@ main: install
 	$(VENV)/bin/slfm pipeline --out runs/pipeline $(PIPELINE_ARGS)
 
 # Toolchains for the device and demo-app suites: emulated Raspberry Pi (root), kotlinc, Swift (root), the browser
-# demo's LiteRT.js (npm ci) + chromium and chromium-driver (root).
+# demo's LiteRT.js (npm ci) + chromium and chromium-driver (root), adb (root). Each script's output goes to
+# runs/toolchains/<script>.log; the console gets one line per script (and the log's end when one fails).
+TOOLCHAINS = device_tests/pi_root/setup.sh android_demo/setup_kotlin.sh ios_demo/setup_swift.sh web_demo/setup.sh \
+	device_tests/setup_adb.sh
 toolchains:
-	@for s in device_tests/pi_root/setup.sh android_demo/setup_kotlin.sh ios_demo/setup_swift.sh web_demo/setup.sh; do \
-	  echo "== $$s"; \
-	  if ! SLFM_PIP=$(CURDIR)/$(PIP) bash $$s; then \
-	    if [ "$(STRICT)" = 1 ]; then echo "$$s failed" >&2; exit 1; fi; \
-	    echo "warning: $$s failed; the tests that need it will skip" >&2; \
+	@mkdir -p runs/toolchains
+	@for s in $(TOOLCHAINS); do \
+	  log=runs/toolchains/$$(basename $$(dirname $$s))_$$(basename $$s .sh).log; t0=$$(date +%s); \
+	  if SLFM_PIP=$(CURDIR)/$(PIP) bash $$s > $$log 2>&1; then \
+	    echo "toolchain $$s: ok ($$(( $$(date +%s) - t0 )) s, log $$log)"; \
+	  else \
+	    tail -n 20 $$log >&2; \
+	    if [ "$(STRICT)" = 1 ]; then echo "toolchain $$s failed (log $$log)" >&2; exit 1; fi; \
+	    echo "warning: toolchain $$s failed (log $$log); the tests that need it will skip" >&2; \
 	  fi; \
 	done
 
+# Stop the emulated Pi's sshd that `make toolchains` started (make test does it after pytest).
+pi-stop:
+	@pid=$${SLFM_PI_ROOT:-/var/cache/slfm-pi-root}/rootfs/run/sshd.pid; \
+	if [ -f $$pid ] && kill -0 $$(cat $$pid) 2>/dev/null; then kill $$(cat $$pid) && echo "emulated Pi sshd stopped"; fi
+
 test: install toolchains
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -m "not slow"; rc=$$?; $(MAKE) --no-print-directory pi-stop; exit $$rc
 
-.PHONY: install main toolchains test
+.PHONY: install main toolchains pi-stop test

@@ -81,7 +81,7 @@ class Source:
                 else:
                     batches, self.quantization = self.calibration, "ptq-data"
                     self.quant_extra = {"calibration": self.calib_desc or "caller-supplied batches"}
-                self._pm = ptq(self.model, batches, total=self.calib_total)
+                self._pm, _ = ptq(self.model, batches, total=self.calib_total)
                 self.quant_extra["range_equalization"] = "backbone (slfm.quantize.equalize)"
         return self._pm
 

@@ -98,8 +98,8 @@ def build(opts: dict, echo=click.echo) -> dict:
 
     def make_ptq():
         batches = calibration_batches(samples(), model, opts["calib"])
-        pm = ptq(model, batches, total=-(-opts["calib"] // 8))
-        return [save_quantized(work / "ptq" / "ptq.pt", pm, model, "ptq", ["xnnpack", "litert"], calib=opts["calib"])]
+        pm, source = ptq(model, batches, total=-(-opts["calib"] // 8))
+        return [save_quantized(work / "ptq" / "ptq.pt", pm, source, "ptq", ["xnnpack", "litert"], calib=opts["calib"])]
 
     (ptq_ckpt,) = step("ptq", ptq_key, make_ptq)
     qcfg = None

@@ -21,6 +21,7 @@ SLFM_MODULES = (
     "artifact",
     "metrics",
     "draw",
+    "outputs",  # stdlib only: artifact.py writes sidecars through it
 )
 RUNNER_DIR = Path(__file__).resolve().parent / "pi_runner"
 

@@ -33,9 +33,11 @@ def calibration_batches(samples: list[Sample], model: SLFMDet, n: int, batch: in
 
 def ptq(
     model: SLFMDet, batches, backend: str = "xnnpack", total: int | None = None, equalize: bool = True
-) -> torch.fx.GraphModule:
-    """Prepared graph with observers calibrated on ``batches`` (tensors [B, 3, S, S]); with ``equalize``, of a
-    range-equalized copy of ``model`` (:func:`slfm.quantize.equalize.equalized`, the first batches)."""
+) -> tuple[torch.fx.GraphModule, SLFMDet]:
+    """(prepared graph with observers calibrated on ``batches`` (tensors [B, 3, S, S]), the fp32 model it was
+    made from): with ``equalize``, a range-equalized copy of ``model`` (:func:`slfm.quantize.equalize.equalized`,
+    measured on the first batches), otherwise ``model`` itself. Compare the graph with that model, not ``model``:
+    equalization keeps the outputs but rescales the channels in between."""
     if equalize:
         batches = iter(batches)
         head = list(itertools.islice(batches, EQUALIZE_BATCHES))
@@ -45,7 +47,7 @@ def ptq(
     with torch.no_grad():
         for x in tqdm(batches, desc="calibrate", total=total, leave=False):
             pm(x)
-    return pm
+    return pm, model
 
 
 def photo_batches(model: SLFMDet):

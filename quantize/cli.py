@@ -247,7 +247,7 @@ def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out,
     samples = load_dataset(data, kind, split or "train", _class_map(class_map))
     backends = _backends(backend)
     batches = calibration_batches(samples, model, calib)
-    pm = run(model, batches, backends[0], total=-(-min(calib, len(samples)) // 8), equalize=equalize)
+    pm, model = run(model, batches, backends[0], total=-(-min(calib, len(samples)) // 8), equalize=equalize)
     extra = {
         "source_checkpoint": str(checkpoint),
         "source_sha256": file_sha256(checkpoint),

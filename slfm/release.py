@@ -228,7 +228,7 @@ def qat_markdown(models_dir: Path = MODELS_DIR, reports: Path = MODELS_DIR.paren
             lines += [
                 "",
                 f"On {r['options']['kind']} `{r['options']['split']}` ({r['eval_images']} images), "
-                f"`{r['command']}` ([report](../../reports/artifacts_{name}.md)):",
+                f"`{portable_command(r['command'])}` ([report](../../reports/artifacts_{name}.md)):",
                 "",
                 "| artifact | mAP@0.5 | vs PyTorch fp32 (± paired bootstrap std) |",
                 "| --- | --- | --- |",

@@ -48,8 +48,9 @@ def real_inputs(moxa_samples) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def ptq_graph(real_checkpoint, moxa_samples):
-    """PTQ-calibrated graph (16 real images, distinct from the test inputs)."""
+def ptq_pair(real_checkpoint, moxa_samples):
+    """(PTQ-calibrated graph, the range-equalized fp32 model it was made from): 16 real images, distinct from
+    the test inputs."""
     from slfm.checkpoint import load_model
     from slfm.quantize.calibrate import calibration_batches, ptq
 
@@ -58,12 +59,21 @@ def ptq_graph(real_checkpoint, moxa_samples):
 
 
 @pytest.fixture(scope="session")
-def ptq_checkpoint(ptq_graph, real_checkpoint, tmp_path_factory) -> Path:
-    from slfm.checkpoint import load_model
+def ptq_graph(ptq_pair):
+    return ptq_pair[0]
+
+
+@pytest.fixture(scope="session")
+def ptq_source(ptq_pair):
+    return ptq_pair[1]
+
+
+@pytest.fixture(scope="session")
+def ptq_checkpoint(ptq_graph, ptq_source, tmp_path_factory) -> Path:
     from slfm.quantize.quantized import save_quantized
 
-    model, _ = load_model(real_checkpoint)
-    return save_quantized(tmp_path_factory.mktemp("ptq") / "ptq.pt", ptq_graph, model, "ptq", ["xnnpack", "litert"])
+    out = tmp_path_factory.mktemp("ptq") / "ptq.pt"
+    return save_quantized(out, ptq_graph, ptq_source, "ptq", ["xnnpack", "litert"])
 
 
 def run_convert(*args: str) -> dict[str, dict]:

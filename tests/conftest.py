@@ -85,6 +85,8 @@ from _fixtures_convert import (  # noqa: E402, F401
     moxa_samples,
     ptq_checkpoint,
     ptq_graph,
+    ptq_pair,
+    ptq_source,
     real_checkpoint,
     real_inputs,
 )

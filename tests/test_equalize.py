@@ -66,7 +66,7 @@ def test_equalization_brings_int8_closer_to_fp32(model_and_batches, real_inputs)
         live = scores[..., 1:].amax(-1) >= 0.02
         snr = {}
         for eq in (False, True):
-            q_loc, q_scores = fake_quant_module(ptq(model, batches[:1], equalize=eq))(x)[:2]
+            q_loc, q_scores = fake_quant_module(ptq(model, batches[:1], equalize=eq)[0])(x)[:2]
             snr[eq] = (_snr(loc[live], q_loc[live]), _snr(scores, q_scores))
     assert snr[True][0] > snr[False][0] + 1.0, snr  # box offsets on the anchors that can become detections
     assert snr[True][1] > snr[False][1], snr

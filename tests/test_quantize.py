@@ -46,14 +46,13 @@ def test_sigmoid_and_softmax_have_fixed_qparams(ptq_graph):
     assert seen == 7  # 6 CBAM gates + the class softmax
 
 
-def test_quantized_checkpoint_is_plain_data_and_rebuilds(ptq_checkpoint, ptq_graph, real_checkpoint, real_inputs):
-    from slfm.checkpoint import load_model
+def test_quantized_checkpoint_is_plain_data_and_rebuilds(ptq_checkpoint, ptq_graph, ptq_source, real_inputs):
     from slfm.convert.runtimes import TorchRunner
     from slfm.quantize.quantized import fake_quant_module, load_quantized
 
     ck = torch.load(ptq_checkpoint, weights_only=True)  # data, never code
     assert ck["quantizer"]["mode"] == "ptq"
-    source = load_model(real_checkpoint)[0].state_dict()  # PTQ does not change the fp32 weights
+    source = ptq_source.state_dict()  # the fp32 weights PTQ quantized: the equalized copy, not retrained
     assert ck["state_dict"].keys() == source.keys()
     assert all(torch.equal(v, source[k]) for k, v in ck["state_dict"].items())
     pm, model, _ = load_quantized(ptq_checkpoint)
@@ -186,15 +185,13 @@ def test_qat_refuses_to_pick_its_epoch_on_a_test_split(moxa, tmp_path):
     assert r.exit_code != 0 and "test split" in r.output and "holdout" in r.output
 
 
-def test_layer_table_follows_the_network_and_finds_int8_error(ptq_graph, real_checkpoint, real_inputs):
-    """Per-block SNR of the int8 graph against fp32: every block of the network, in execution order, each
-    with a finite SNR that int8 lowers (never the identical-output cap)."""
-    from slfm.checkpoint import load_model
+def test_layer_table_follows_the_network_and_finds_int8_error(ptq_graph, ptq_source, real_inputs):
+    """Per-block SNR of the int8 graph against fp32 with the same (equalized) weights: every block of the network,
+    in execution order, each with a finite SNR that int8 lowers (never the identical-output cap)."""
     from slfm.device_tests.compare import SNR_CAP_DB
     from slfm.quantize.layers import layer_table
 
-    model, _ = load_model(real_checkpoint)
-    rows = layer_table(ptq_graph, model, real_inputs[:1])
+    rows = layer_table(ptq_graph, ptq_source, real_inputs[:1])
     names = [r["module"] for r in rows]
     assert len(rows) > 40 and len(set(names)) == len(names)
     first = {part: next(i for i, n in enumerate(names) if n.startswith(part)) for part in ("body", "fpn", "context1")}

@@ -21,7 +21,8 @@ struct BoxesOverlay: View {
                 let name = d.label < classes.count ? classes[d.label] : "#\(d.label)"
                 let color: Color = name == "mask" ? .green : .red
                 context.stroke(Path(rect), with: .color(color), lineWidth: 3)
-                let caption = Text("\(name) \(String(format: "%.2f", d.score))").font(.caption).bold().foregroundColor(.white)
+                let shown = name == "face" ? "no mask" : name  // people read "no mask" for the data's "face" class
+                let caption = Text("\(shown) \(String(format: "%.2f", d.score))").font(.caption).bold().foregroundColor(.white)
                 let resolved = context.resolve(caption)
                 let textSize = resolved.measure(in: size)
                 let tag = CGRect(x: rect.minX, y: rect.minY - textSize.height - 4, width: textSize.width + 8, height: textSize.height + 4)

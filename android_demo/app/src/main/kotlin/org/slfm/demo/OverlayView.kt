@@ -40,7 +40,9 @@ class OverlayView @JvmOverloads constructor(context: Context, attrs: AttributeSe
             box.color = color
             tag.color = color
             canvas.drawRect(rect, box)
-            val caption = "${classes.getOrElse(d.label) { "#${d.label}" }} ${"%.2f".format(d.score)}"
+            val name = classes.getOrElse(d.label) { "#${d.label}" }
+            // people read "no mask" for the data's "face" class
+            val caption = "${if (name == "face") "no mask" else name} ${"%.2f".format(d.score)}"
             val w = text.measureText(caption)
             canvas.drawRect(rect.left, rect.top - 48f, rect.left + w + 16f, rect.top, tag)
             canvas.drawText(caption, rect.left + 8f, rect.top - 12f, text)

@@ -36,6 +36,15 @@ def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple
     return train, val
 
 
+# cross-layer range equalization (slfm.quantize.equalize): on by default for PTQ and QAT alike
+EQUALIZE_OPTION = click.option(
+    "--equalize/--no-equalize",
+    default=QATConfig.equalize,
+    show_default=True,
+    help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
+)
+
+
 @click.command()
 @click.argument("checkpoint")
 @_dataset_options
@@ -63,12 +72,7 @@ def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple
     show_default=True,
     help="learned activation ranges: their learning rate as a multiple of --lr",
 )
-@click.option(
-    "--equalize/--no-equalize",
-    default=QATConfig.equalize,
-    show_default=True,
-    help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
-)
+@EQUALIZE_OPTION
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=OUT_DIR, default=Path("runs/qat"), show_default=True)
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True)
@@ -222,12 +226,7 @@ def qat(
     show_default=True,
     help="calibration images (spread over the split)",
 )
-@click.option(
-    "--equalize/--no-equalize",
-    default=True,
-    show_default=True,
-    help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
-)
+@EQUALIZE_OPTION
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=OUT_DIR, default=Path("runs/ptq"), show_default=True)
 @click.option("--val-split", default="", help="evaluate the int8 simulation on this split ('' for none)")

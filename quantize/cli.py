@@ -20,14 +20,15 @@ def _backends(choice: str) -> list[str]:
 
 
 def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple[str, str]:
-    """(training split, validation split) for QAT: by default ``fit`` and ``holdout`` where the layout has a
-    committed holdout list (a validation split carved from training data, never the test split)."""
+    """(training split, validation split) for QAT: :func:`slfm.sources.default_splits` (``fit`` and ``holdout``
+    where the layout has a committed holdout list), with no validation rather than a test split by default."""
     from slfm.errors import SlfmError
-    from slfm.voc import FIT, HOLDOUT, SPLITS_DIR
+    from slfm.sources import default_splits as source_splits
+    from slfm.voc import HOLDOUT
 
-    has_holdout = (SPLITS_DIR / f"{kind}_holdout.txt").is_file()
-    train = split or (FIT if has_holdout else "train")
-    val = HOLDOUT if val_split is None and has_holdout else (val_split or "")
+    train, val = source_splits(kind, split, val_split)
+    if val_split is None and val != HOLDOUT:
+        val = ""
     if val and val in ("test", "val") and kind in ("moxa3k", "aizoo"):
         raise SlfmError(
             f"--val-split {val}: that is {kind}'s test split here; QAT picks its epoch on a split carved from "

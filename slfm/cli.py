@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import json
@@ -123,8 +122,43 @@ def _class_map(spec):
 
 
 @main.command()
-@functools.partial(_dataset_options, data_required=False)
-@click.option("--val-split", default=None, help="validation split ('' for none) [default: test / val]")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="dataset root folder; repeat it (with --dataset, --split, --source-weight in the same order) to train on "
+    "several sources at once",
+)
+@click.option(
+    "--dataset",
+    "kind",
+    type=click.Choice(["aizoo", "moxa3k", "voc"]),
+    multiple=True,
+    help="dataset layout, one per --data or one for all  [default: moxa3k]",
+)
+@click.option(
+    "--split",
+    multiple=True,
+    help="training split, one per --data or one for all  [default: fit (train without the committed holdout "
+    "list) where the layout has one, else train]",
+)
+@click.option(
+    "--source-weight",
+    type=POSITIVE_FLOAT,
+    multiple=True,
+    help="relative sampling weight of each image of a source, one per --data  [default: 1]",
+)
+@click.option(
+    "--class-map",
+    default=None,
+    help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
+)
+@click.option(
+    "--val-split",
+    default=None,
+    help="validation split of every source ('' for none)  [default: holdout where the layout has a committed "
+    "list, else test / val]",
+)
 @click.option("--out", type=OUT_DIR, default=None, help="[default: runs/train; on --resume: its folder]")
 @click.option("--image-size", type=IMAGE_SIZE, default=320, show_default=True, help="training input (paper: 640)")
 @click.option("--epochs", type=POSITIVE, default=None, help="[default: 100; on --resume: the run's own]")
@@ -151,10 +185,17 @@ def _class_map(spec):
     show_default=True,
     help="share of samples letterboxed whole (as at test time) instead of randomly cropped",
 )
+@click.option(
+    "--negative-prob",
+    type=FRACTION,
+    default=0.0,
+    show_default=True,
+    help="share of samples replaced by a face-free image (a box-free crop, a blank or noise frame, a photo)",
+)
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True, help="DataLoader worker processes")
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=POSITIVE, default=None, help="use only the first N training images")
+@click.option("--limit", type=POSITIVE, default=None, help="use only the first N training images of each source")
 @click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over the split")
 @click.option("--val-every", type=POSITIVE, default=1, show_default=True)
 @click.option(
@@ -181,6 +222,7 @@ def train(
     data,
     kind,
     split,
+    source_weight,
     class_map,
     val_split,
     out,
@@ -198,6 +240,7 @@ def train(
     no_augment,
     class_balance,
     full_image_prob,
+    negative_prob,
     workers,
     threads,
     seed,
@@ -208,20 +251,24 @@ def train(
     save_period,
     resume,
 ):
-    """Train SL-FMDet on a VOC dataset (runs under torchrun for several processes)."""
+    """Train SL-FMDet on one or several VOC datasets (runs under torchrun for several processes)."""
     from slfm.config import ModelConfig
+    from slfm.sources import zip_sources
     from slfm.train import TrainConfig
     from slfm.train import train as run
 
-    if data is None and resume is None:
+    if not data and resume is None:
         raise click.UsageError("Missing option '--data' (needed unless --resume continues a run)")
     out = out or (Path(resume).parent if resume else Path("runs/train"))
+    sources = zip_sources(data, kind, split, source_weight, _class_map(class_map), val_split) if data else []
+    first = sources[0] if sources else None
     cfg = TrainConfig(
-        data=str(Path(data).absolute()) if data else "",  # absolute: a resume works from any folder
-        dataset=kind,
-        split=split or "train",
+        data=first.data if first else "",  # absolute: a resume works from any folder
+        dataset=first.dataset if first else "moxa3k",
+        split=first.split if first else None,
         val_split=val_split,
-        class_map=_class_map(class_map),
+        class_map=first.class_map if first else None,
+        sources=[s.to_dict() for s in sources] if len(sources) > 1 else [],
         out=str(out),
         epochs=epochs if epochs is not None else (0 if resume else 100),
         batch_size=batch_size,
@@ -237,6 +284,7 @@ def train(
         augment=not no_augment,
         class_balance=class_balance,
         full_image_prob=full_image_prob,
+        negative_prob=negative_prob,
         limit=limit,
         val_limit=val_limit,
         val_every=val_every,

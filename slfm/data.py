@@ -15,6 +15,7 @@ from slfm.errors import SlfmError
 from slfm.heatmap import gaussian_heatmap
 from slfm.images import DataWarning, read_image
 from slfm.match import match
+from slfm.negatives import negative_image
 from slfm.preprocess import letterbox, normalize
 from slfm.voc import Sample
 
@@ -41,6 +42,7 @@ class DetectionDataset(Dataset):
         seed: int = 0,
         match_threshold: float = 0.35,
         full_image_prob: float = 0.0,
+        negative_prob: float = 0.0,
     ) -> None:
         self.samples = samples
         self.config = config
@@ -49,6 +51,7 @@ class DetectionDataset(Dataset):
         self.epoch = 0
         self.match_threshold = match_threshold
         self.full_image_prob = full_image_prob
+        self.negative_prob = negative_prob  # share of training samples replaced by a face-free image
         s = config.image_size
         self.priors = anchors(s, s, config.min_sizes, config.steps)
         self.heat_size = -(-s // 16)
@@ -84,7 +87,11 @@ class DetectionDataset(Dataset):
         boxes = smp.boxes * np.array([sx, sy, sx, sy], dtype=np.float32)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            image, boxes, labels = augment(image, boxes, smp.labels, size, rng, self.full_image_prob)
+            if self.negative_prob > 0 and rng.random() < self.negative_prob:
+                image = negative_image(image, boxes, size, rng)
+                boxes, labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+            else:
+                image, boxes, labels = augment(image, boxes, smp.labels, size, rng, self.full_image_prob)
         else:
             image, scale = letterbox(image, size, self.config.mean_bgr)
             boxes, labels = boxes * scale / size, smp.labels

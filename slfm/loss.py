@@ -13,13 +13,23 @@ class LossWeights:
     box: float = 2.0
     heatmap: float = 1e-3
     negpos_ratio: int = 7
+    # hardest anchors mined in an image without any face (a negative sample): 7 x 0 positives would mine none,
+    # and the image would teach nothing
+    empty_negatives: int = 32
 
 
 def multibox_loss(
-    loc_p, conf_p, loc_t, conf_t, negpos_ratio: int = 7, class_weights: torch.Tensor | None = None
+    loc_p,
+    conf_p,
+    loc_t,
+    conf_t,
+    negpos_ratio: int = 7,
+    class_weights: torch.Tensor | None = None,
+    empty_negatives: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """SmoothL1 on positive anchors and cross-entropy on positives plus the hardest negatives, both
-    divided by the number of positives. ``class_weights`` [C] scales each target class's cross-entropy."""
+    divided by the number of positives. ``class_weights`` [C] scales each target class's cross-entropy.
+    An image with no positive anchor contributes its ``empty_negatives`` hardest anchors."""
     pos = conf_t > 0
     num_pos = pos.sum(1, keepdim=True)
     loss_l = F.smooth_l1_loss(loc_p[pos], loc_t[pos], reduction="sum")
@@ -28,7 +38,9 @@ def multibox_loss(
         mining[pos] = 0
         _, order = mining.sort(1, descending=True)
         _, rank = order.sort(1)
-        num_neg = torch.clamp(negpos_ratio * num_pos, max=pos.shape[1] - 1)
+        num_neg = negpos_ratio * num_pos
+        num_neg = torch.where(num_pos == 0, torch.full_like(num_neg, empty_negatives), num_neg)
+        num_neg = torch.clamp(num_neg, max=pos.shape[1] - 1)
         neg = rank < num_neg
     sel = pos | neg
     loss_c = F.cross_entropy(conf_p[sel], conf_t[sel], weight=class_weights, reduction="sum")
@@ -55,7 +67,9 @@ def total_loss(
     outputs, targets, weights: LossWeights = LossWeights(), class_weights: torch.Tensor | None = None
 ) -> dict[str, torch.Tensor]:
     loc_t, conf_t, heat_t = targets
-    loc_l, conf_l = multibox_loss(outputs[0], outputs[1], loc_t, conf_t, weights.negpos_ratio, class_weights)
+    loc_l, conf_l = multibox_loss(
+        outputs[0], outputs[1], loc_t, conf_t, weights.negpos_ratio, class_weights, weights.empty_negatives
+    )
     parts = {"loc": loc_l, "conf": conf_l}
     loss = weights.box * loc_l + conf_l
     if len(outputs) > 2:

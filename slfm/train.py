@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from slfm.checkpoint import read_checkpoint, save_checkpoint
@@ -32,7 +32,7 @@ from slfm.options import apply_threads
 from slfm.outputs import folder_lock, write_text
 from slfm.postprocess import EVAL
 from slfm.predictor import Predictor
-from slfm.voc import load_dataset
+from slfm.sources import Source, load_sources, named
 from slfm.weights import load_imagenet_backbone, load_retinaface
 
 INITS = ("imagenet", "retinaface", "none")
@@ -40,6 +40,7 @@ DEFAULT_WEIGHT_FILES = {
     "imagenet": "mobilenetV1X0.25_pretrain.tar",
     "retinaface": "retinaface_mobilenet0.25_Final.pth",
 }
+# the split each layout is scored on by default (slfm eval, ablation, peer): its test split
 DEFAULT_VAL_SPLIT = {"moxa3k": "test", "aizoo": "val", "voc": "val"}
 
 
@@ -47,8 +48,8 @@ DEFAULT_VAL_SPLIT = {"moxa3k": "test", "aizoo": "val", "voc": "val"}
 class TrainConfig:
     data: str
     dataset: str = "moxa3k"
-    split: str = "train"
-    val_split: str | None = None  # default: test (moxa3k) / val (aizoo, voc); "" disables validation
+    split: str | None = None  # None: fit where the layout has a committed holdout list, else train
+    val_split: str | None = None  # None: holdout where committed, else test (moxa3k) / val; "" disables validation
     class_map: dict | None = None
     out: str = "runs/train"
     epochs: int = 100
@@ -67,6 +68,9 @@ class TrainConfig:
     init: str = "imagenet"
     augment: bool = True
     full_image_prob: float = 0.0  # share of samples letterboxed whole instead of cropped (not in the paper)
+    negative_prob: float = 0.0  # share of samples replaced by a face-free image (slfm.negatives; not in the paper)
+    # every data source (slfm.sources.Source dicts); empty: the one source data / dataset / split / class_map name
+    sources: list = field(default_factory=list)
     class_balance: bool = False  # weight face/mask cross-entropy by inverse frequency (not in the paper)
     limit: int | None = None  # use only the first N training images
     val_limit: int | None = None  # validate on this many images spread evenly over the split
@@ -83,6 +87,11 @@ class TrainConfig:
         if "milestones" in d:
             d["milestones"] = tuple(d["milestones"])
         return cls(**d)
+
+    def source_list(self) -> list[Source]:
+        if self.sources:
+            return named([Source(**s) for s in self.sources])
+        return named([Source(self.data, self.dataset, self.split, self.class_map, 1.0, self.val_split)])
 
 
 def resolve_init_weights(init: str) -> Path | None:
@@ -154,6 +163,34 @@ def epochs_within(limit: float, elapsed: float, done: int, first: int) -> int:
     return first + max(done, int(limit / pace))
 
 
+def training_sampler(dataset, weights: list[float], seed: int, world: int = 1, rank: int = 0):
+    """The epoch's sample order: shuffled without replacement (split over ranks under torchrun), or, where sources
+    carry different weights, each image drawn with its source's weight (with replacement; an epoch is still
+    ``len(dataset)`` samples). Single-process samplers hold a generator the loop reseeds every epoch."""
+    weighted = any(w != 1.0 for w in weights)
+    if world > 1:
+        if weighted:
+            raise SlfmError("--source-weight is not supported under torchrun yet: leave every source at weight 1")
+        return DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
+    generator = torch.Generator().manual_seed(seed)
+    if weighted:
+        return WeightedRandomSampler(weights, len(dataset), replacement=True, generator=generator)
+    return RandomSampler(dataset, generator=generator)
+
+
+def mean_result(by_source: dict[str, dict]) -> dict:
+    """One validation result from each source's: mAP@0.5 and per-class AP as the unweighted mean over sources
+    (a small source counts as much as a large one), so the best epoch is the best on every source at once."""
+    if not by_source:
+        return {}
+    results = list(by_source.values())
+    if len(results) == 1:
+        return results[0]
+    classes = sorted({c for r in results for c in r.get("ap50", {})})
+    ap = {c: float(np.mean([r["ap50"][c] for r in results if c in r.get("ap50", {})])) for c in classes}
+    return {"map50": float(np.mean([r["map50"] for r in results])), "ap50": ap}
+
+
 def _dist() -> tuple[int, int]:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         if not dist.is_initialized():
@@ -172,6 +209,7 @@ CSV_FIELDS = [
     "map50",
     "ap50_face",
     "ap50_mask",
+    "map50_by_source",
     "train_seconds",
     "images_per_second",
 ]
@@ -263,13 +301,9 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
     if ckpt is None:
         resolve_init_weights(cfg.init)  # a missing weights file fails before any data is read
 
-    samples = load_dataset(cfg.data, cfg.dataset, cfg.split, cfg.class_map, cfg.limit)
-    val_split = DEFAULT_VAL_SPLIT.get(cfg.dataset, "val") if cfg.val_split is None else cfg.val_split
-    val_samples = load_dataset(cfg.data, cfg.dataset, val_split, cfg.class_map) if val_split else []
-    if cfg.val_limit and len(val_samples) > cfg.val_limit:
-        # spread over the split: file order groups sources (AIZOO lists its face-only images first)
-        step = len(val_samples) / cfg.val_limit
-        val_samples = [val_samples[int(i * step)] for i in range(cfg.val_limit)]
+    loaded = load_sources(cfg.source_list(), cfg.limit, cfg.val_limit)
+    samples = [smp for src in loaded for smp in src.train]
+    data_sources = [src.summary() for src in loaded]
 
     model = SLFMDet(model_cfg)
     if ckpt is not None:
@@ -280,12 +314,14 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     dataset = DetectionDataset(
-        samples, model_cfg, train=cfg.augment, seed=cfg.seed, full_image_prob=cfg.full_image_prob
+        samples,
+        model_cfg,
+        train=cfg.augment,
+        seed=cfg.seed,
+        full_image_prob=cfg.full_image_prob,
+        negative_prob=cfg.negative_prob,
     )
-    if world > 1:
-        sampler = DistributedSampler(dataset, world, rank, shuffle=True, seed=cfg.seed, drop_last=True)
-    else:
-        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(cfg.seed))
+    sampler = training_sampler(dataset, [src.source.weight for src in loaded for _ in src.train], cfg.seed, world, rank)
     loader = DataLoader(
         dataset,
         batch_size=cfg.batch_size,
@@ -372,11 +408,18 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
                 cfg.epochs = fit  # the schedule reads cfg.epochs: cosine now ends at the new last epoch
                 sched.lr_lambdas = [lr_lambda(cfg, len(loader))]
         if rank == 0:
-            result = {}
-            if val_samples and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
+            result, by_source = {}, {}
+            if any(src.val for src in loaded) and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
                 model.eval()
                 pred = Predictor(model, model_cfg, "letterbox", model_cfg.image_size, EVAL)
-                result = evaluate_samples(pred, val_samples, progress=progress, desc="val")
+                by_source = {
+                    src.source.name: evaluate_samples(
+                        pred, src.val, progress=progress, desc=f"val {src.source.name} {src.val_split}"
+                    )
+                    for src in loaded
+                    if src.val
+                }
+                result = mean_result(by_source)
             map50 = result.get("map50")
             row = {
                 "epoch": epoch + 1,
@@ -385,6 +428,7 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
                 "map50": map50,
                 "ap50_face": result.get("ap50", {}).get("face"),
                 "ap50_mask": result.get("ap50", {}).get("mask"),
+                "map50_by_source": " ".join(f"{k}={v['map50']:.4f}" for k, v in by_source.items()),
                 "train_seconds": round(seconds, 2),
                 "images_per_second": round(sum(images_per_rank) / seconds, 2),
             }
@@ -406,16 +450,20 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
                 "train_machine": where,
                 "epoch": epoch + 1,
                 "metrics": {
-                    "map50": map50,
+                    "map50": map50,  # the mean over the sources' validation splits
                     "ap50": result.get("ap50", {}),
-                    "split": val_split,
+                    "split": "+".join(sorted({src.val_split for src in loaded if src.val})),
                     "mode": f"letterbox{model_cfg.image_size}",
+                    "sources": {k: {"map50": v["map50"], "ap50": v.get("ap50", {})} for k, v in by_source.items()},
                 },
+                "data_sources": data_sources,
             }
             save_epoch(out, model, model_cfg, state, meta, improved)
             msg = f"epoch {epoch + 1}/{cfg.epochs} loss {means['loss']:.4f}"
             if map50 is not None:
                 msg += f" val mAP@0.5 {map50:.4f} (best {best:.4f})"
+                if len(by_source) > 1:
+                    msg += " [" + ", ".join(f"{k} {v['map50']:.4f}" for k, v in by_source.items()) + "]"
             tqdm.write(msg)
             if cfg.save_period and (epoch + 1) % cfg.save_period == 0:
                 save_checkpoint(out / f"epoch{epoch + 1}.pt", model, model_cfg, **meta)

@@ -1,0 +1,131 @@
+"""Training data sources: one or several data sets, each with its layout, splits, class map and weight.
+
+``slfm train --data A --dataset aizoo --data B --dataset moxa3k`` trains on both, their labels mapped to face /
+mask by each layout's class map, validated on each source's own validation split and reported per source.
+By default a source trains on ``fit`` and validates on ``holdout`` (the committed list carved from its training
+split, ``slfm/splits/``) where its layout has one: test splits are for final numbers only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from slfm.errors import SlfmError
+from slfm.voc import FIT, HOLDOUT, SPLITS_DIR, Sample, load_dataset
+
+# validation split of a layout without a committed holdout list
+FALLBACK_VAL_SPLIT = {"moxa3k": "test", "aizoo": "val", "voc": "val"}
+
+
+def default_splits(kind: str, split: str | None = None, val_split: str | None = None) -> tuple[str, str]:
+    """(training split, validation split) of a layout: ``fit`` / ``holdout`` where it has a committed holdout list
+    (a validation split carved from training data, never the test split), else ``train`` / its usual val split.
+    ``val_split=''`` means no validation."""
+    has_holdout = (SPLITS_DIR / f"{kind}_holdout.txt").is_file()
+    train = split or (FIT if has_holdout else "train")
+    if val_split is not None:
+        return train, val_split
+    if has_holdout and train in (FIT, HOLDOUT):
+        return train, HOLDOUT
+    return train, FALLBACK_VAL_SPLIT.get(kind, "val")
+
+
+@dataclass
+class Source:
+    data: str
+    dataset: str = "moxa3k"
+    split: str | None = None  # None: default_splits
+    class_map: dict | None = None
+    weight: float = 1.0  # relative sampling weight of each of its images
+    val_split: str | None = None  # None: default_splits; "" for none
+    name: str = ""  # how reports name it (default: the layout, numbered when repeated)
+
+    def splits(self) -> tuple[str, str]:
+        return default_splits(self.dataset, self.split, self.val_split)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def named(sources: Sequence[Source]) -> list[Source]:
+    """Sources with unique names (``aizoo``, ``moxa3k``; ``voc``, ``voc2`` for a repeated layout)."""
+    out, seen = [], {}
+    for s in sources:
+        base = s.name or s.dataset
+        seen[base] = seen.get(base, 0) + 1
+        name = base if seen[base] == 1 else f"{base}{seen[base]}"
+        out.append(Source(**{**asdict(s), "name": name}))
+    return out
+
+
+def zip_sources(
+    data: Sequence[str | Path],
+    kinds: Sequence[str],
+    splits: Sequence[str] = (),
+    weights: Sequence[float] = (),
+    class_map: dict | None = None,
+    val_split: str | None = None,
+) -> list[Source]:
+    """Repeated ``--data`` / ``--dataset`` / ``--split`` / ``--source-weight`` options paired by position: each
+    of the other lists has one entry per ``--data`` or a single one for all (none: the defaults)."""
+
+    def per_source(values: Sequence, what: str, default):
+        if not values:
+            return [default] * len(data)
+        if len(values) == 1:
+            return list(values) * len(data)
+        if len(values) != len(data):
+            raise SlfmError(
+                f"{len(values)} {what} options for {len(data)} --data folders: give one per --data, or one for all"
+            )
+        return list(values)
+
+    kinds_ = per_source(kinds, "--dataset", "moxa3k")
+    splits_ = per_source(splits, "--split", None)
+    weights_ = per_source(weights, "--source-weight", 1.0)
+    for w in weights_:
+        if not w > 0:
+            raise SlfmError(f"--source-weight {w}: must be > 0")
+    return named(
+        [
+            Source(str(Path(d).resolve()), k, s, class_map, float(w), val_split)
+            for d, k, s, w in zip(data, kinds_, splits_, weights_, strict=True)
+        ]
+    )
+
+
+@dataclass
+class LoadedSource:
+    source: Source
+    train: list[Sample]
+    val: list[Sample]
+    split: str
+    val_split: str
+
+    def summary(self) -> dict:
+        return {
+            **self.source.to_dict(),
+            "split": self.split,
+            "val_split": self.val_split,
+            "images": len(self.train),
+            "val_images": len(self.val),
+        }
+
+
+def load_sources(
+    sources: Sequence[Source], limit: int | None = None, val_limit: int | None = None
+) -> list[LoadedSource]:
+    """Parse every source's training and validation split. ``limit``: the first N training images of each;
+    ``val_limit``: N validation images of each, spread over its split (file order groups AIZOO's sources)."""
+    out = []
+    for s in sources:
+        split, val_split = s.splits()
+        train = load_dataset(s.data, s.dataset, split, s.class_map, limit)
+        val = load_dataset(s.data, s.dataset, val_split, s.class_map) if val_split else []
+        if val_limit and len(val) > val_limit:
+            step = len(val) / val_limit
+            val = [val[int(i * step)] for i in range(val_limit)]
+        out.append(LoadedSource(s, train, val, split, val_split))
+    return out

@@ -1,0 +1,74 @@
+"""Negatives: face-free training images, the loss they feed, and the no-face check of every bundled model."""
+
+import numpy as np
+import pytest
+import torch
+
+from slfm.checkpoint import BUNDLED, bundled_checkpoint, load_model, read_checkpoint
+from slfm.loss import multibox_loss
+from slfm.negatives import HELD_OUT_PHOTOS, TRAIN_PHOTOS, face_free_crop, negative_image, no_face_probes
+from slfm.postprocess import DEMO
+from slfm.predictor import Predictor
+
+
+def test_face_free_crops_touch_no_box():
+    rng = np.random.default_rng(0)
+    image = np.zeros((400, 600, 3), np.uint8)
+    boxes = np.array([[100, 100, 160, 170], [400, 50, 470, 120]], np.float32)
+    for y0, x0, y1, x1 in [(100, 100, 170, 160), (50, 400, 120, 470)]:
+        image[y0:y1, x0:x1] = 255  # the faces are the only bright pixels
+    found = 0
+    for _ in range(200):
+        crop = face_free_crop(image, boxes, rng)
+        if crop is not None:
+            found += 1
+            assert crop.max() == 0 and min(crop.shape[:2]) >= 16
+    assert found > 100
+    crowded = np.array([[0, 0, 600, 400]], np.float32)
+    assert face_free_crop(image, crowded, rng) is None  # nothing free: the caller falls back to a blank frame
+
+
+def test_negative_images_are_training_inputs():
+    rng = np.random.default_rng(1)
+    image = np.full((300, 500, 3), 90, np.uint8)
+    outs = [negative_image(image, np.zeros((0, 4), np.float32), 96, rng) for _ in range(40)]
+    assert all(o.shape == (96, 96, 3) and o.dtype == np.uint8 for o in outs)
+    assert len({o.tobytes() for o in outs}) == 40  # varied
+    assert not set(TRAIN_PHOTOS) & set(HELD_OUT_PHOTOS)
+
+
+def test_an_image_without_faces_still_teaches_background():
+    torch.manual_seed(0)
+    a = 50
+    loc_p, conf_p = torch.randn(2, a, 4), torch.randn(2, a, 3)
+    loc_t, conf_t = torch.zeros(2, a, 4), torch.zeros(2, a, dtype=torch.long)
+    _, none = multibox_loss(loc_p, conf_p, loc_t, conf_t, empty_negatives=0)
+    _, some = multibox_loss(loc_p, conf_p, loc_t, conf_t, empty_negatives=8)
+    assert none.item() == 0.0 and some.item() > 0.0
+    # the hardest 8 anchors per image: the loss equals their summed cross-entropy
+    ce = torch.nn.functional.cross_entropy(conf_p.reshape(-1, 3), conf_t.reshape(-1), reduction="none").reshape(2, a)
+    assert some.item() == pytest.approx(ce.topk(8, dim=1).values.sum().item(), rel=1e-5)
+
+
+def test_probes_cover_blank_and_noise_frames_at_several_sizes():
+    probes = no_face_probes()
+    for kind in ("black", "white", "gray", "noise"):
+        assert {k for k in probes if k.startswith(kind)} == {
+            f"{kind} {w}x{h}" for h, w in ((1, 1), (64, 64), (480, 640), (720, 1280))
+        }
+    assert probes["black 640x480"].shape == (480, 640, 3) and probes["black 640x480"].max() == 0
+
+
+def _bundled():
+    return [bundled_checkpoint(name) for name in BUNDLED]
+
+
+@pytest.mark.parametrize("path", _bundled(), ids=lambda p: p.stem)
+def test_bundled_models_report_nothing_where_there_is_no_face(path):
+    ckpt = read_checkpoint(path)
+    if not ckpt.get("train_config", {}).get("negative_prob"):
+        pytest.xfail(f"{path.name} was trained without negatives (it sees masks on blank frames): issue #16")
+    model, _ = load_model(path)
+    pred = Predictor(model, model.config, "letterbox", None, DEMO)  # as `slfm detect`
+    hits = {name: float(d.scores.max()) for name, im in no_face_probes().items() if len(d := pred(im).scores)}
+    assert not hits, f"{path.name} reports detections at >= {DEMO.score_threshold} on no-face inputs: {hits}"

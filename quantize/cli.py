@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map, _dataset_options
-from slfm.options import FRACTION, NON_NEGATIVE, OUT_DIR, POSITIVE, POSITIVE_FLOAT, threads_option
+from slfm.options import FRACTION, IN_FILE, NON_NEGATIVE, OUT_DIR, POSITIVE, POSITIVE_FLOAT, threads_option
 from slfm.quantize.qat import QATConfig, trained_recipe
 from slfm.quantize.quantizer import ACT_RANGES
 
@@ -105,6 +105,12 @@ EQUALIZE_OPTION = click.option(
     help="inverse-frequency class weights  [default: as the checkpoint was trained]",
 )
 @click.option(
+    "--resume",
+    type=IN_FILE,
+    default=None,
+    help="continue a QAT run from its OUT/last.pt (give the same CHECKPOINT and data; --epochs may extend it)",
+)
+@click.option(
     "--bundle",
     is_flag=True,
     help="CHECKPOINT is a bundled name: ship the result as its bundled QAT checkpoint (slfm/models/) and "
@@ -134,6 +140,7 @@ def qat(
     freeze_bn,
     full_image_prob,
     class_balance,
+    resume,
     bundle,
 ):
     """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT (a path, or 'aizoo' /
@@ -199,9 +206,16 @@ def qat(
         _backends(backend),
         Path(out) / "qat.pt",
         val,
+        resume=resume,
         source_checkpoint=str(checkpoint),
         source_sha256=file_sha256(checkpoint),
-        data={"dataset": kind, "train_split": train_split, "val_split": val_split, "val_images": len(val or [])},
+        data={
+            "root": str(Path(data).resolve()),
+            "dataset": kind,
+            "train_split": train_split,
+            "val_split": val_split,
+            "val_images": len(val or []),
+        },
         command="slfm " + shlex.join(sys.argv[1:]),
         train_machine=machine(),
     )

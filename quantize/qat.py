@@ -16,25 +16,38 @@ images, int8 simulation; fp32 0.751 mAP@0.5):
 - **The epoch is picked by int8 mAP** of the converted graph on a validation split carved from training data
   (``val`` in :func:`qat`, e.g. the committed ``holdout`` list), epoch 0 (the PTQ starting point) included, so
   QAT never ships a model its own validation rates below PTQ.
+
+QAT is a mode of the one training loop (:func:`slfm.train.fit`): the same data recipe, loader, progress, CSV
+log (``log.csv``), resume (``last.pt``) and torchrun support as fp32 training; :class:`QATTraining` supplies the
+prepared graph, the distillation loss, the int8 validation and the quantized checkpoint format.
 """
 
 from __future__ import annotations
 
-import math
+import copy
+import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from slfm.data import DetectionDataset
-from slfm.loss import LossWeights, balanced_class_weights, distillation_loss, multibox_loss
+from slfm.loss import LossWeights, distillation_loss, multibox_loss
 from slfm.model import SLFMDet
 from slfm.quantize.calibrate import calibration_batches
 from slfm.quantize.equalize import EQUALIZE_BATCHES, equalized
-from slfm.quantize.quantized import prepare, save_quantized, set_mode
+from slfm.quantize.quantized import (
+    _with_versions,
+    fake_quantizers,
+    freeze_ranges,
+    prepare,
+    read_quantized,
+    save_quantized,
+    set_mode,
+    unpack,
+)
+from slfm.sources import LoadedSource, Source
 from slfm.voc import Sample
 
 
@@ -59,44 +72,170 @@ class QATConfig:
     # the fp32 weights' data recipe (slfm train's options of the same names); `slfm qat` reads them from the checkpoint
     full_image_prob: float = 0.0
     class_balance: bool = False
+    negative_prob: float = 0.0
+
+    def train_config(self, out: Path, dataset: str = "voc"):
+        """The :class:`slfm.train.TrainConfig` of the shared loop: this run's data recipe, Adam with a cosine
+        schedule from ``lr`` (no warm-up: the weights are trained already)."""
+        from slfm.train import TrainConfig
+
+        return TrainConfig(
+            data="",
+            dataset=dataset,
+            out=str(out),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            warmup_epochs=0.0,
+            schedule="cosine",
+            workers=self.workers,
+            threads=torch.get_num_threads(),
+            seed=self.seed,
+            init="",
+            full_image_prob=self.full_image_prob,
+            class_balance=self.class_balance,
+            negative_prob=self.negative_prob,
+        )
 
 
 def trained_recipe(checkpoint: dict) -> dict:
     """The data recipe an fp32 checkpoint was trained with, as QATConfig fields (QAT keeps to it by default)."""
     t = checkpoint.get("train_config", {})
-    return {"full_image_prob": float(t.get("full_image_prob") or 0.0), "class_balance": bool(t.get("class_balance"))}
+    return {
+        "full_image_prob": float(t.get("full_image_prob") or 0.0),
+        "class_balance": bool(t.get("class_balance")),
+        "negative_prob": float(t.get("negative_prob") or 0.0),
+    }
 
 
-def _fake_quantizers(pm: torch.fx.GraphModule, activations: bool | None = None):
-    """The graph's fake-quantizers: all, or only those of activations (True) / weights (False)."""
-    from torchao.quantization.pt2e.fake_quantize import FakeQuantizeBase
+class QATTraining:
+    """The QAT mode of :func:`slfm.train.fit`: trains the prepared PT2E graph of ``model`` (ranges equalized and
+    calibrated on ``calib`` images first), validates the converted int8 graph (epoch 0, the PTQ-calibrated
+    start, included) and writes quantized checkpoints (:func:`slfm.quantize.quantized.save_quantized`)."""
 
-    weights = _weight_quantizer_names(pm)
-    for name, mod in pm.named_modules():
-        if isinstance(mod, FakeQuantizeBase) and (activations is None or (name not in weights) == activations):
-            yield mod
+    name = "qat"
+    validates_start = True
+    keeps_latest = True  # without validation: the latest epoch is the one kept
 
+    def __init__(
+        self,
+        model: SLFMDet,
+        cfg: QATConfig,
+        backends: list[str],
+        calib: list[Sample],
+        best_name: str = "qat.pt",
+        extra: dict | None = None,
+    ) -> None:
+        self.model, self.cfg, self.backends, self.calib = model, cfg, backends, calib
+        self.best_name = best_name
+        self.extra = extra or {}
+        self.teacher = copy.deepcopy(model).eval() if cfg.distill_weight else None
+        self.history: list[dict] = []
+        self.best_epoch: int | None = None
 
-def _weight_quantizer_names(pm: torch.fx.GraphModule) -> set[str]:
-    """Fake-quantizers whose input derives from parameters only (a weight, or a weight scaled by BatchNorm)."""
-    const: dict[str, bool] = {}
-    names = set()
-    for n in pm.graph.nodes:
-        if n.op == "get_attr":
-            const[n.name] = True
-        elif n.op == "placeholder":
-            const[n.name] = False
-        else:
-            ins = [a for a in n.all_input_nodes]
-            const[n.name] = bool(ins) and all(const.get(a.name, False) for a in ins)
-            if n.op == "call_module" and const[n.name]:
-                names.add(str(n.target))
-    return names
+    def setup(self, loaded: list[LoadedSource], device: torch.device) -> torch.fx.GraphModule:
+        cfg = self.cfg
+        if cfg.equalize:  # the same fp32 function with per-tensor-friendly channel ranges (slfm.quantize.equalize)
+            self.model = equalized(self.model, calibration_batches(self.calib, self.model, EQUALIZE_BATCHES * 8))
+        pm = prepare(self.model.eval(), qat=True, backend=self.backends[0], act_ranges=cfg.act_ranges)
+        set_mode(pm, train=False)
+        # ranges from letterboxed whole images (as every artifact receives them) spread over the whole split, also
+        # when training uses a subset: on Moxa3K holdout the int8 start moved by 1.9 points between two subsets
+        with torch.no_grad():
+            for x in tqdm(calibration_batches(self.calib, self.model, cfg.calib), desc="calibrate", leave=False):
+                pm(x)
+        if cfg.act_ranges in ("histogram", "learned"):
+            freeze_ranges(pm, activations=True)  # "learned": their scales become parameters here
+        self.pm = pm.to(device)
+        return self.pm
 
+    def restore(self, net: torch.fx.GraphModule, ckpt: dict) -> None:
+        """A resumed run: the graph's trained weights and ranges from its last.pt (over the fresh calibration)."""
+        # learned range scales are parameters: torchao's loader resizes them in place, which autograd refuses
+        learned = [m.scale for m in fake_quantizers(net) if isinstance(m.scale, torch.nn.Parameter)]
+        for p in learned:
+            p.requires_grad_(False)
+        missing, unexpected = net.load_state_dict(_with_versions(unpack(ckpt["quant_state"]), net), strict=False)
+        for p in learned:
+            p.requires_grad_(True)
+        if unexpected or [k for k in missing if not k.endswith(".histogram")]:
+            from slfm.errors import SlfmError
 
-def freeze_ranges(pm: torch.fx.GraphModule, activations: bool | None = None) -> None:
-    for mod in _fake_quantizers(pm, activations):
-        mod.disable_observer()
+            raise SlfmError(f"the QAT state to resume does not match this graph: {missing[:3]} {unexpected[:3]}")
+        self.history = list(ckpt.get("history", []))
+        self.best_epoch = ckpt.get("best_epoch")
+
+    def param_groups(self, net: torch.fx.GraphModule) -> list[dict]:
+        scales = {
+            id(m.scale) for m in fake_quantizers(net, activations=True) if isinstance(m.scale, torch.nn.Parameter)
+        }
+        params = [p for p in net.parameters() if p.requires_grad and id(p) not in scales]
+        ranges = [p for p in net.parameters() if p.requires_grad and id(p) in scales]
+        return [{"params": params}] + (
+            [{"params": ranges, "lr": self.cfg.lr * self.cfg.range_lr_scale}] if ranges else []
+        )
+
+    def begin_epoch(self, net: torch.fx.GraphModule, epoch: int, epochs: int) -> None:
+        if epoch == epochs - 1 and epochs > 1 and self.cfg.freeze_last_epoch:
+            freeze_ranges(self.pm)
+        set_mode(self.pm, train=not self.cfg.freeze_bn)
+
+    def loss(self, net, batch, weights: LossWeights, class_weights) -> dict[str, torch.Tensor]:
+        x, loc_t, conf_t, _heat = batch
+        loc, conf, _ = net(x)
+        loss = torch.zeros((), device=x.device)
+        parts = {}
+        if self.cfg.label_weight:
+            loc_l, conf_l = multibox_loss(
+                loc, conf, loc_t, conf_t, weights.negpos_ratio, class_weights, weights.empty_negatives
+            )
+            loss = loss + self.cfg.label_weight * (weights.box * loc_l + conf_l)
+            parts = {"loc": loc_l, "conf": conf_l}
+        if self.teacher is not None:
+            with torch.no_grad():
+                t_loc, t_conf = self.teacher(x)
+            box_d, cls_d = distillation_loss(loc, conf, t_loc, t_conf)
+            loss = loss + self.cfg.distill_weight * (weights.box * box_d + cls_d)
+            parts = {"loc": box_d, "conf": cls_d}
+        return {**parts, "loss": loss}
+
+    def validate(self, net, loaded: list[LoadedSource], progress: bool) -> dict[str, dict]:
+        from slfm.convert.runtimes import TorchRunner
+        from slfm.evaluate import evaluate_samples
+        from slfm.postprocess import EVAL
+        from slfm.predictor import Predictor
+        from slfm.quantize.quantized import fake_quant_module
+
+        set_mode(self.pm, train=False)
+        pred = Predictor(TorchRunner(fake_quant_module(self.pm)), self.model.config, post=EVAL)
+        return {
+            src.source.name: evaluate_samples(pred, src.val, progress=progress, desc=f"val int8 {src.source.name}")
+            for src in loaded
+            if src.val
+        }
+
+    def on_epoch(self, row: dict, result: dict) -> None:
+        """The epoch's row of the checkpoint's ``history`` (the model card's QAT table reads it)."""
+        h = {"epoch": row["epoch"], "loss": row.get("loss")}
+        if result.get("map50") is not None:
+            h.update(val_map50=result["map50"], val_ap50=result.get("ap50", {}))
+        self.history.append(h)
+
+    def save(self, path: Path, net, meta: dict, train_state: dict | None = None) -> None:
+        if path.name == self.best_name:
+            self.best_epoch = meta["epoch"]
+        extra = {"train_state": train_state} if train_state is not None else {}
+        info = {"qat_config": asdict(self.cfg), "history": list(self.history), "best_epoch": self.best_epoch}
+        save_quantized(path, self.pm, self.model, "qat", self.backends, **{**self.extra, **meta, **info, **extra})
+
+    def finish(self, out: Path, best: Path | None) -> None:
+        """The kept epoch's file gains every epoch's history row."""
+        from slfm.checkpoint import read_data, save_data
+
+        path = out / self.best_name
+        if path.is_file():
+            save_data(path, {**read_data(path), "history": self.history})
 
 
 def qat(
@@ -105,99 +244,47 @@ def qat(
     cfg: QATConfig,
     backends: list[str],
     out: Path,
-    val: list[Sample] | None = None,
+    val: list[Sample] | dict[str, list[Sample]] | None = None,
     progress: bool = True,
+    resume: str | Path | None = None,
+    save_period: int = 0,
     **extra,
 ) -> Path:
     """Fine-tune and write ``out`` (a quantized checkpoint): the epoch whose converted int8 graph scores the
-    best mAP@0.5 on ``val`` (epoch 0 = the PTQ-calibrated start), or the last epoch without ``val``."""
-    import copy
+    best mAP@0.5 on ``val`` (epoch 0 = the PTQ-calibrated start), or the last epoch without ``val``. Also writes
+    ``out.parent / "last.pt"`` (resumable with ``resume=``; ``save_period``: also ``epoch<N>.pt`` snapshots) and
+    ``log.csv`` beside it. ``val`` may name several
+    sources (``{name: samples}``): the epoch is then picked by their mean, as in fp32 training."""
+    from slfm.outputs import folder_lock
+    from slfm.train import fit, resumed_config
 
-    from slfm.quantize.evaluate import int8_map50
-
+    out = Path(out)
     torch.manual_seed(cfg.seed)
-    teacher = copy.deepcopy(model).eval() if cfg.distill_weight else None
-    if cfg.equalize:  # the same fp32 function with per-tensor-friendly channel ranges (slfm.quantize.equalize)
-        model = equalized(model, calibration_batches(samples, model, EQUALIZE_BATCHES * 8))
-    pm = prepare(model.eval(), qat=True, backend=backends[0], act_ranges=cfg.act_ranges)
-    set_mode(pm, train=False)
-    # ranges from letterboxed whole images (as every artifact receives them) spread over the whole split, also
-    # when training uses a subset: on Moxa3K holdout the int8 start moved by 1.9 points between two subsets
-    with torch.no_grad():
-        for x in tqdm(calibration_batches(samples, model, cfg.calib), desc="calibrate", leave=False):
-            pm(x)
-    if cfg.limit and cfg.limit < len(samples):
-        samples = random.Random(cfg.seed).sample(list(samples), cfg.limit)  # spread, not the first files
-    if cfg.act_ranges in ("histogram", "learned"):
-        freeze_ranges(pm, activations=True)  # "learned": their scales become parameters here
-    ds = DetectionDataset(samples, model.config, train=True, seed=cfg.seed, full_image_prob=cfg.full_image_prob)
-    class_weights = None
-    if cfg.class_balance:
-        labels = np.concatenate([s.labels for s in samples])
-        class_weights = torch.tensor(balanced_class_weights(labels, model.config.num_classes))
-    loader = torch.utils.data.DataLoader(
-        ds,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        num_workers=cfg.workers,
-        drop_last=len(ds) > cfg.batch_size,
-        generator=torch.Generator().manual_seed(cfg.seed),
-    )
-    scales = {id(m.scale) for m in _fake_quantizers(pm, activations=True) if isinstance(m.scale, torch.nn.Parameter)}
-    params = [p for p in pm.parameters() if p.requires_grad and id(p) not in scales]
-    ranges = [p for p in pm.parameters() if p.requires_grad and id(p) in scales]
-    groups = [{"params": params}] + ([{"params": ranges, "lr": cfg.lr * cfg.range_lr_scale}] if ranges else [])
-    opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = max(cfg.epochs * len(loader), 1)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i / steps, 1.0))))
-    weights = LossWeights()
-    history: list[dict] = []
-    best = -1.0
-    meta = {"qat_config": asdict(cfg), "history": history, "train_images": len(samples), **extra}
+    train_samples = list(samples)
+    if cfg.limit and cfg.limit < len(train_samples):
+        train_samples = random.Random(cfg.seed).sample(train_samples, cfg.limit)  # spread, not the first files
+    vals = val if isinstance(val, dict) else {"val": list(val or [])}
+    names = list(vals)
+    loaded = [LoadedSource(Source("", name=names[0]), train_samples, vals[names[0]], "train", names[0])]
+    loaded += [LoadedSource(Source("", name=n), [], vals[n], "", n) for n in names[1:]]
+    tcfg = cfg.train_config(out.parent)
+    tcfg.save_period = save_period
+    ckpt = None
+    if resume:
+        ckpt = read_quantized(resume)
+        if "train_state" not in ckpt:
+            from slfm.errors import SlfmError
 
-    def validate(epoch: int, loss: float | None) -> None:
-        nonlocal best
-        row = {"epoch": epoch, "loss": loss}
-        if val:
-            row.update(int8_map50(pm, model.config, val, progress=progress, desc=f"val int8 (epoch {epoch})"))
-        history.append(row)
-        score = row.get("val_map50", epoch)  # without validation: the latest epoch
-        if score > best:
-            best = score
-            save_quantized(out, pm, model, "qat", backends, best_epoch=epoch, **meta)
-        msg = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float))
-        tqdm.write(f"qat epoch {epoch}: {msg}" + (" (best so far: saved)" if best == score else ""))
+            raise SlfmError(f"{resume} holds no training state: only a QAT run's last.pt can be resumed")
+        tcfg = resumed_config(tcfg, ckpt)
+    else:
+        import uuid
 
-    if val:
-        validate(0, None)
-    for epoch in range(cfg.epochs):
-        ds.set_epoch(epoch)
-        if epoch == cfg.epochs - 1 and cfg.epochs > 1 and cfg.freeze_last_epoch:
-            freeze_ranges(pm)
-        set_mode(pm, train=not cfg.freeze_bn)
-        total, n = 0.0, 0
-        bar = tqdm(loader, desc=f"qat {epoch + 1}/{cfg.epochs}", leave=False, disable=not progress)
-        for x, loc_t, conf_t, _heat in bar:
-            loc, conf, _ = pm(x)
-            loss = torch.zeros(())
-            if cfg.label_weight:
-                loc_l, conf_l = multibox_loss(loc, conf, loc_t, conf_t, weights.negpos_ratio, class_weights)
-                loss = loss + cfg.label_weight * (weights.box * loc_l + conf_l)
-            if teacher is not None:
-                with torch.no_grad():
-                    t_loc, t_conf = teacher(x)
-                box_d, cls_d = distillation_loss(loc, conf, t_loc, t_conf)
-                loss = loss + cfg.distill_weight * (weights.box * box_d + cls_d)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-            n += 1
-            bar.set_postfix(loss=f"{total / n:.3f}")
-        set_mode(pm, train=False)
-        validate(epoch + 1, total / max(n, 1))
-    from slfm.checkpoint import read_data, save_data
-
-    save_data(out, {**read_data(out), "history": history})  # the saved epoch's file, with every epoch's row
+        tcfg.run_id = uuid.uuid4().hex
+    mode = QATTraining(model, cfg, backends, samples, out.name, {"train_images": len(train_samples), **extra})
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0 holds the folder
+        fit(tcfg, mode, loaded, ckpt, progress)
+        return out
+    with folder_lock(out.parent, "slfm qat"):
+        fit(tcfg, mode, loaded, ckpt, progress)
     return out

@@ -191,7 +191,7 @@ def load_quantized(path: str | Path) -> tuple[torch.fx.GraphModule, SLFMDet, dic
             f"{q.get('torch')}): {str(e).splitlines()[0]}"
         ) from e
     set_mode(pm, train=False)
-    _freeze_observers(pm)
+    freeze_ranges(pm)
     return pm, model, ckpt
 
 
@@ -211,13 +211,38 @@ def _with_versions(state: dict, pm: torch.fx.GraphModule) -> dict:
     return out
 
 
-def _freeze_observers(pm: torch.fx.GraphModule) -> None:
-    """Stop QAT fake-quantizers updating their ranges: a loaded model is evaluated, never re-calibrated."""
+def fake_quantizers(pm: torch.fx.GraphModule, activations: bool | None = None):
+    """The graph's fake-quantizers: all, or only those of activations (True) / weights (False)."""
     from torchao.quantization.pt2e.fake_quantize import FakeQuantizeBase
 
-    for mod in pm.modules():
-        if isinstance(mod, FakeQuantizeBase):
-            mod.disable_observer()
+    weights = weight_quantizer_names(pm) if activations is not None else set()
+    for name, mod in pm.named_modules():
+        if isinstance(mod, FakeQuantizeBase) and (activations is None or (name not in weights) == activations):
+            yield mod
+
+
+def weight_quantizer_names(pm: torch.fx.GraphModule) -> set[str]:
+    """Fake-quantizers whose input derives from parameters only (a weight, or a weight scaled by BatchNorm)."""
+    const: dict[str, bool] = {}
+    names = set()
+    for n in pm.graph.nodes:
+        if n.op == "get_attr":
+            const[n.name] = True
+        elif n.op == "placeholder":
+            const[n.name] = False
+        else:
+            ins = [a for a in n.all_input_nodes]
+            const[n.name] = bool(ins) and all(const.get(a.name, False) for a in ins)
+            if n.op == "call_module" and const[n.name]:
+                names.add(str(n.target))
+    return names
+
+
+def freeze_ranges(pm: torch.fx.GraphModule, activations: bool | None = None) -> None:
+    """Stop fake-quantizers updating their ranges: all (a loaded model is evaluated, never re-calibrated), or
+    only those of activations (True) / weights (False)."""
+    for mod in fake_quantizers(pm, activations):
+        mod.disable_observer()
 
 
 def deploy_module(pm: torch.fx.GraphModule, fold_quantize: bool) -> torch.nn.Module:

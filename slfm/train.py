@@ -32,7 +32,7 @@ from slfm.options import apply_threads
 from slfm.outputs import folder_lock, write_text
 from slfm.postprocess import EVAL
 from slfm.predictor import Predictor
-from slfm.sources import Source, load_sources, named
+from slfm.sources import LoadedSource, Source, load_sources, named
 from slfm.weights import load_imagenet_backbone, load_retinaface
 
 INITS = ("imagenet", "retinaface", "none")
@@ -224,17 +224,30 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         return _train(cfg, model_cfg, resume, progress)
 
 
-def save_epoch(out: Path, model, model_cfg: ModelConfig, state: dict, meta: dict, improved: bool) -> None:
+def save_epoch(
+    out: Path,
+    mode,
+    net,
+    row: dict,
+    meta: dict,
+    improved: bool,
+    train_state: dict | None = None,
+    save_period: int = 0,
+) -> None:
     """An epoch's bookkeeping, ordered so that a kill -9 between any two steps leaves a resumable run:
-    best.pt (if improved) -> last.pt (holding the epoch's log row) -> the row appended to log.csv.
+    the best checkpoint (if improved) -> last.pt (holding the epoch's log row) -> the row appended to log.csv.
 
-    Killed after best.pt: the resumed run redoes the epoch, starting from best.pt's score (:func:`saved_best`).
-    Killed after last.pt: the resumed run writes the missing row from last.pt (:func:`sync_log`)."""
+    Killed after the best: the resumed run redoes the epoch, starting from its score (:func:`saved_best`).
+    Killed after last.pt: the resumed run writes the missing row from last.pt (:func:`sync_log`).
+    ``train_state`` None (QAT's epoch 0, the starting point): no last.pt."""
     if improved:
-        save_checkpoint(out / "best.pt", model, model_cfg, **meta)
-    save_checkpoint(out / "last.pt", model, model_cfg, train_state=state, **meta)
+        mode.save(out / mode.best_name, net, meta)
+    if train_state is not None:
+        mode.save(out / "last.pt", net, meta, train_state=train_state)
+        if save_period and meta["epoch"] % save_period == 0:  # a snapshot a run can also resume from
+            mode.save(out / f"epoch{meta['epoch']}.pt", net, meta, train_state=train_state)
     with open(out / "log.csv", "a", newline="") as f:
-        csv.writer(f).writerow([_fmt(state["log_row"].get(k)) for k in CSV_FIELDS])
+        csv.writer(f).writerow([_fmt(row.get(k)) for k in CSV_FIELDS])
 
 
 def saved_best(path: Path, run_id: str) -> float:
@@ -267,14 +280,59 @@ def sync_log(path: Path, train_state: dict | None) -> None:
     write_text(path, buf.getvalue())
 
 
+class FloatTraining:
+    """The fp32 mode of the loop: SL-FMDet trained on the multibox + heatmap loss, validated in PyTorch, saved as
+    slfm checkpoints (``best.pt`` / ``last.pt``). :class:`slfm.quantize.qat.QATTraining` is the other mode."""
+
+    name = "fp32"
+    best_name = "best.pt"
+    validates_start = False  # epoch 0 is the init: not scored
+    keeps_latest = False  # without validation there is no best.pt, only last.pt
+
+    def __init__(self, model: SLFMDet) -> None:
+        self.model = model
+
+    def setup(self, loaded: list[LoadedSource], device: torch.device) -> torch.nn.Module:
+        return self.model.to(device)
+
+    def restore(self, net: torch.nn.Module, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["state_dict"])
+
+    def param_groups(self, net: torch.nn.Module) -> list[dict]:
+        return [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
+
+    def begin_epoch(self, net: torch.nn.Module, epoch: int, epochs: int) -> None:
+        net.train()
+
+    def loss(self, net, batch, weights: LossWeights, class_weights) -> dict[str, torch.Tensor]:
+        x, loc_t, conf_t, heat_t = batch
+        outputs = net(x, with_heatmap=self.model.config.heatmap)
+        return total_loss(outputs, (loc_t, conf_t, heat_t), weights, class_weights)
+
+    def validate(self, net, loaded: list[LoadedSource], progress: bool) -> dict[str, dict]:
+        self.model.eval()
+        pred = Predictor(self.model, self.model.config, "letterbox", self.model.config.image_size, EVAL)
+        return {
+            src.source.name: evaluate_samples(
+                pred, src.val, progress=progress, desc=f"val {src.source.name} {src.val_split}"
+            )
+            for src in loaded
+            if src.val
+        }
+
+    def save(self, path: Path, net, meta: dict, train_state: dict | None = None) -> None:
+        extra = {"train_state": train_state} if train_state is not None else {}
+        save_checkpoint(path, self.model, self.model.config, **extra, **meta)
+
+    def on_epoch(self, row: dict, result: dict) -> None:
+        pass
+
+    def finish(self, out: Path, best: Path | None) -> None:
+        pass
+
+
 def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, progress: bool) -> Path:
-    rank, world = _dist()
-    device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
-    apply_threads(cfg.threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
-    out = Path(cfg.out)
-    start_epoch, best, ckpt = 0, -1.0, None
+    ckpt = None
     if resume:
         ckpt = read_checkpoint(resume)
         if "train_state" not in ckpt:
@@ -282,36 +340,58 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
                 f"{resume} holds no training state (optimizer, epoch): it cannot be resumed; use it with --init instead"
             )
         model_cfg = ModelConfig.from_dict(ckpt["model_config"])
-        saved = TrainConfig.from_dict(ckpt["train_config"])
-        cfg = TrainConfig.from_dict(
-            {
-                **asdict(saved),
-                "epochs": cfg.epochs or saved.epochs,
-                "out": cfg.out,
-                "workers": cfg.workers,
-                "threads": cfg.threads,
-                "time_limit": cfg.time_limit,
-            }
-        )
-        start_epoch = int(ckpt["train_state"]["epoch"]) + 1
-        best = max(float(ckpt["train_state"]["best_map50"]), saved_best(Path(cfg.out) / "best.pt", cfg.run_id))
+        cfg = resumed_config(cfg, ckpt)
     elif not cfg.run_id:
         cfg.run_id = uuid.uuid4().hex
     torch.manual_seed(cfg.seed)
     if ckpt is None:
         resolve_init_weights(cfg.init)  # a missing weights file fails before any data is read
-
     loaded = load_sources(cfg.source_list(), cfg.limit, cfg.val_limit)
+    model = SLFMDet(model_cfg)
+    if ckpt is None:
+        apply_init(model, cfg.init)
+    return fit(cfg, FloatTraining(model), loaded, ckpt, progress)
+
+
+def resumed_config(cfg: TrainConfig, ckpt: dict) -> TrainConfig:
+    """The run's own TrainConfig from its checkpoint, with what a resume may change (epochs, out, workers, threads,
+    time limit) taken from ``cfg``."""
+    saved = TrainConfig.from_dict(ckpt["train_config"])
+    return TrainConfig.from_dict(
+        {
+            **asdict(saved),
+            "epochs": cfg.epochs or saved.epochs,
+            "out": cfg.out,
+            "workers": cfg.workers,
+            "threads": cfg.threads,
+            "time_limit": cfg.time_limit,
+        }
+    )
+
+
+def fit(cfg: TrainConfig, mode, loaded: list[LoadedSource], ckpt: dict | None = None, progress: bool = True) -> Path:
+    """The training loop, for every mode (fp32: :class:`FloatTraining`; int8 QAT:
+    :class:`slfm.quantize.qat.QATTraining`): data sources, loader, optimizer and schedule, progress, CSV log,
+    per-source validation, best / last checkpoints, resume (``ckpt``: a last.pt) and torchrun.
+
+    ``mode`` supplies what differs: the module trained, its parameter groups, the loss, validation and the
+    checkpoint format. Returns the path of the best checkpoint (the last one without validation)."""
+    rank, world = _dist()
+    device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
+    apply_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
+    out = Path(cfg.out)
+    model_cfg = mode.model.config
     samples = [smp for src in loaded for smp in src.train]
     data_sources = [src.summary() for src in loaded]
-
-    model = SLFMDet(model_cfg)
+    start_epoch, best = 0, -1.0
+    net = mode.setup(loaded, device)
     if ckpt is not None:
-        model.load_state_dict(ckpt["state_dict"])
-    else:
-        apply_init(model, cfg.init)
-    model.to(device)
-    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+        mode.restore(net, ckpt)
+        start_epoch = int(ckpt["train_state"]["epoch"]) + 1
+        best = max(float(ckpt["train_state"]["best_map50"]), saved_best(out / mode.best_name, cfg.run_id))
+    ddp = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
 
     dataset = DetectionDataset(
         samples,
@@ -334,11 +414,11 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
     if len(loader) == 0:
         raise SlfmError(f"no training batches: {len(dataset)} images for batch size {cfg.batch_size} x {world} ranks")
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    groups = mode.param_groups(net)
     if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     elif cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     else:
         raise SlfmError(f"unknown optimizer {cfg.optimizer!r}: use adam or sgd")
     if cfg.schedule not in ("cosine", "step"):
@@ -356,12 +436,64 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
 
     if rank == 0:
         sync_log(out / "log.csv", ckpt["train_state"] if ckpt is not None else None)
-
     where = {**machine(), "data_workers": cfg.workers, "world_size": world}
+    has_val = any(src.val for src in loaded)
+
+    def validate() -> tuple[dict, dict]:
+        by_source = mode.validate(net, loaded, progress)
+        return mean_result(by_source), by_source
+
+    def record(epoch: int, row: dict, result: dict, by_source: dict, train_state: dict | None) -> None:
+        """Score the epoch, keep the best, save (:func:`save_epoch`) and report it (rank 0)."""
+        nonlocal best
+        map50 = result.get("map50")
+        score = map50 if has_val else (float(epoch) if mode.keeps_latest else None)
+        improved = score is not None and score > best
+        if improved:
+            best = score
+        row = {
+            **row,
+            "map50": map50,
+            "ap50_face": result.get("ap50", {}).get("face"),
+            "ap50_mask": result.get("ap50", {}).get("mask"),
+            "map50_by_source": " ".join(f"{k}={v['map50']:.4f}" for k, v in by_source.items()),
+        }
+        meta = {
+            "train_config": asdict(cfg),
+            "train_machine": where,
+            "epoch": epoch,
+            "metrics": {
+                "map50": map50,  # the mean over the sources' validation splits
+                "ap50": result.get("ap50", {}),
+                "split": "+".join(sorted({src.val_split for src in loaded if src.val})),
+                "mode": f"letterbox{model_cfg.image_size}",
+                "sources": {k: {"map50": v["map50"], "ap50": v.get("ap50", {})} for k, v in by_source.items()},
+            },
+            "data_sources": data_sources,
+        }
+        mode.on_epoch(row, result)
+        state = (
+            {**train_state, "best_map50": best, "log_row": {k: row.get(k) for k in CSV_FIELDS}} if train_state else None
+        )
+        save_epoch(out, mode, net, row, meta, improved, state, cfg.save_period)
+        msg = f"{mode.name} epoch {epoch}/{cfg.epochs}"
+        if row.get("loss") is not None:
+            msg += f" loss {row['loss']:.4f}"
+        if map50 is not None:
+            msg += f" val mAP@0.5 {map50:.4f} (best {best:.4f})"
+            if len(by_source) > 1:
+                msg += " [" + ", ".join(f"{k} {v['map50']:.4f}" for k, v in by_source.items()) + "]"
+        tqdm.write(msg + (" saved" if improved else ""))
+
+    if rank == 0 and start_epoch == 0 and mode.validates_start and has_val:  # epoch 0: the starting point
+        out.mkdir(parents=True, exist_ok=True)
+        result, by_source = validate()
+        record(0, {"epoch": 0, "lr": opt.param_groups[0]["lr"]}, result, by_source, None)
+
     last = out / "last.pt"
     t_start, epoch = time.perf_counter(), start_epoch
     while epoch < cfg.epochs:
-        net.train()
+        mode.begin_epoch(net, epoch, cfg.epochs)
         dataset.set_epoch(epoch)
         if world > 1:
             sampler.set_epoch(epoch)
@@ -370,17 +502,16 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
         sums: dict[str, float] = {}
         n = seen = 0
         t0 = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0, leave=False)
-        for x, loc_t, conf_t, heat_t in bar:
-            x, loc_t, conf_t, heat_t = (t.to(device, non_blocking=True) for t in (x, loc_t, conf_t, heat_t))
-            outputs = net(x, with_heatmap=model_cfg.heatmap)
-            parts = total_loss(outputs, (loc_t, conf_t, heat_t), weights, class_weights)
+        bar = tqdm(loader, desc=f"{mode.name} {epoch + 1}/{cfg.epochs}", disable=not progress or rank != 0, leave=False)
+        for batch in bar:
+            batch = tuple(t.to(device, non_blocking=True) for t in batch)
+            parts = mode.loss(ddp, batch, weights, class_weights)
             opt.zero_grad(set_to_none=True)
             parts["loss"].backward()
             opt.step()
             sched.step()
             n += 1
-            seen += x.shape[0]
+            seen += batch[0].shape[0]
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             bar.set_postfix(loss=f"{sums['loss'] / n:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
@@ -397,83 +528,50 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
         if cfg.time_limit:
             # before validation and saving, so that an epoch the limit makes the last is validated (whatever
             # --val-every says) and last.pt records the plan as it ended; the pace counts earlier validations
-            fit = epochs_within(cfg.time_limit, time.perf_counter() - t_start, epoch + 1 - start_epoch, start_epoch)
+            fit_epochs = epochs_within(
+                cfg.time_limit, time.perf_counter() - t_start, epoch + 1 - start_epoch, start_epoch
+            )
             if world > 1:
-                shared = [fit]
+                shared = [fit_epochs]
                 dist.broadcast_object_list(shared, src=0)
-                fit = shared[0]
-            if fit != cfg.epochs:
+                fit_epochs = shared[0]
+            if fit_epochs != cfg.epochs:
                 if rank == 0:
-                    tqdm.write(f"--time-limit {cfg.time_limit:g}s: {fit} epochs fit at this pace (was {cfg.epochs})")
-                cfg.epochs = fit  # the schedule reads cfg.epochs: cosine now ends at the new last epoch
+                    tqdm.write(
+                        f"--time-limit {cfg.time_limit:g}s: {fit_epochs} epochs fit at this pace (was {cfg.epochs})"
+                    )
+                cfg.epochs = fit_epochs  # the schedule reads cfg.epochs: cosine now ends at the new last epoch
                 sched.lr_lambdas = [lr_lambda(cfg, len(loader))]
         if rank == 0:
             result, by_source = {}, {}
-            if any(src.val for src in loaded) and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
-                model.eval()
-                pred = Predictor(model, model_cfg, "letterbox", model_cfg.image_size, EVAL)
-                by_source = {
-                    src.source.name: evaluate_samples(
-                        pred, src.val, progress=progress, desc=f"val {src.source.name} {src.val_split}"
-                    )
-                    for src in loaded
-                    if src.val
-                }
-                result = mean_result(by_source)
-            map50 = result.get("map50")
+            if has_val and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
+                result, by_source = validate()
             row = {
                 "epoch": epoch + 1,
                 "lr": opt.param_groups[0]["lr"],
                 **means,
-                "map50": map50,
-                "ap50_face": result.get("ap50", {}).get("face"),
-                "ap50_mask": result.get("ap50", {}).get("mask"),
-                "map50_by_source": " ".join(f"{k}={v['map50']:.4f}" for k, v in by_source.items()),
                 "train_seconds": round(seconds, 2),
                 "images_per_second": round(sum(images_per_rank) / seconds, 2),
             }
-            improved = map50 is not None and map50 > best
-            if improved:
-                best = map50
             state = {
                 "epoch": epoch,
-                "best_map50": best,
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "world_size": world,
                 "images_per_rank": images_per_rank,
-                "log_row": {k: row.get(k) for k in CSV_FIELDS},
             }
-            meta = {
-                "train_config": asdict(cfg),
-                "train_machine": where,
-                "epoch": epoch + 1,
-                "metrics": {
-                    "map50": map50,  # the mean over the sources' validation splits
-                    "ap50": result.get("ap50", {}),
-                    "split": "+".join(sorted({src.val_split for src in loaded if src.val})),
-                    "mode": f"letterbox{model_cfg.image_size}",
-                    "sources": {k: {"map50": v["map50"], "ap50": v.get("ap50", {})} for k, v in by_source.items()},
-                },
-                "data_sources": data_sources,
-            }
-            save_epoch(out, model, model_cfg, state, meta, improved)
-            msg = f"epoch {epoch + 1}/{cfg.epochs} loss {means['loss']:.4f}"
-            if map50 is not None:
-                msg += f" val mAP@0.5 {map50:.4f} (best {best:.4f})"
-                if len(by_source) > 1:
-                    msg += " [" + ", ".join(f"{k} {v['map50']:.4f}" for k, v in by_source.items()) + "]"
-            tqdm.write(msg)
-            if cfg.save_period and (epoch + 1) % cfg.save_period == 0:
-                save_checkpoint(out / f"epoch{epoch + 1}.pt", model, model_cfg, **meta)
+            record(epoch + 1, row, result, by_source, state)
         if world > 1:
             dist.barrier()
         epoch += 1
     if world > 1:
         dist.destroy_process_group()
-    best_path = out / "best.pt"
-    return best_path if best_path.exists() else last
+    best_path = out / mode.best_name
+    best_path = best_path if best_path.exists() else last
+    if rank == 0:
+        mode.finish(out, best_path)
+    return best_path
 
 
 def _fmt(v):

@@ -103,13 +103,12 @@ def test_qat_activation_ranges_are_fixed_by_calibration(real_checkpoint, moxa_sa
     from torchao.quantization.pt2e.fake_quantize import FakeQuantizeBase
 
     from slfm.checkpoint import load_model
-    from slfm.quantize.qat import _weight_quantizer_names
-    from slfm.quantize.quantized import load_quantized
+    from slfm.quantize.quantized import load_quantized, weight_quantizer_names
 
     model, _ = load_model(real_checkpoint)
     path = _tiny_qat(model, moxa_samples, tmp_path / "qat.pt", epochs=1, lr=0.0)
     pm, _, ck = load_quantized(path)
-    weights = _weight_quantizer_names(pm)
+    weights = weight_quantizer_names(pm)
     acts = [m for n, m in pm.named_modules() if isinstance(m, FakeQuantizeBase) and n not in weights]
     calibrated = [m for m in acts if type(m).__name__ == "CalibratedFakeQuantize"]
     assert len(calibrated) > 100 and len(weights) == 62  # every conv's weight; activations everywhere else
@@ -130,6 +129,37 @@ def test_qat_is_deterministic(real_checkpoint, moxa_samples, tmp_path):
     qa, qb = unpack(a["quant_state"]), unpack(b["quant_state"])
     assert qa.keys() == qb.keys() and all(torch.equal(v, qb[k]) for k, v in qa.items())
     assert a["history"] == b["history"]
+
+
+def test_qat_runs_in_the_training_loop_logs_and_resumes_exactly(real_checkpoint, moxa_samples, tmp_path):
+    """QAT is a mode of slfm.train.fit: log.csv (epoch 0 = the PTQ start) and last.pt as fp32 training writes
+    them, and a run resumed from its epoch-1 snapshot ends where the uninterrupted run ends."""
+    import csv
+
+    from slfm.checkpoint import load_model
+    from slfm.quantize.qat import QATConfig, qat
+    from slfm.quantize.quantized import unpack
+
+    def run(out, resume=None):
+        model, _ = load_model(real_checkpoint)
+        cfg = QATConfig(epochs=2, batch_size=4, lr=1e-4, calib=8, workers=0, limit=8)
+        qat(model, moxa_samples, cfg, ["xnnpack", "litert"], out / "qat.pt", val=moxa_samples[-4:], progress=False,
+            resume=resume, save_period=1)  # fmt: skip
+        with open(out / "log.csv") as f:
+            return list(csv.DictReader(f))
+
+    log = run(tmp_path / "a")
+    whole = torch.load(tmp_path / "a" / "qat.pt", weights_only=True)
+    assert [int(r["epoch"]) for r in log] == [0, 1, 2] and log[0]["loss"] == "" and float(log[2]["loss"]) > 0
+    assert [float(r["map50"]) for r in log] == pytest.approx([h["val_map50"] for h in whole["history"]])
+    snapshot = torch.load(tmp_path / "a" / "epoch1.pt", weights_only=True)
+    assert snapshot["train_state"]["epoch"] == 0 and snapshot["quantizer"]["mode"] == "qat"
+    resumed = run(tmp_path / "b", resume=tmp_path / "a" / "epoch1.pt")
+    assert [int(r["epoch"]) for r in resumed] == [1, 2]  # epoch 1's row restored from the snapshot, then epoch 2
+    a, b = (
+        unpack(torch.load(p / "last.pt", weights_only=True)["quant_state"]) for p in (tmp_path / "a", tmp_path / "b")
+    )
+    assert a.keys() == b.keys() and all(torch.allclose(v, b[k]) for k, v in a.items() if v.is_floating_point())
 
 
 def test_missing_toolchain_error_names_the_extra(monkeypatch):

@@ -487,14 +487,15 @@ def test_resume_after_a_kill_between_the_log_row_and_last_pt(tiny_run, tmp_path)
 
 def test_best_is_saved_before_last_and_read_back_on_resume(tiny_run, tmp_path):
     from slfm.checkpoint import load_model, read_checkpoint, save_checkpoint
-    from slfm.train import save_epoch, saved_best
+    from slfm.train import FloatTraining, save_epoch, saved_best
 
     run = tmp_path / "r"
     shutil.copytree(tiny_run, run)
     last = read_checkpoint(run / "last.pt")
     model, _ = load_model(run / "last.pt")
     meta = {k: last[k] for k in ("train_config", "train_machine", "epoch", "metrics")}
-    save_epoch(run, model, model.config, last["train_state"], meta, improved=True)
+    state = last["train_state"]
+    save_epoch(run, FloatTraining(model), model, state["log_row"], meta, improved=True, train_state=state)
     files = [run / "best.pt", run / "last.pt", run / "log.csv"]
     assert [f.stat().st_mtime_ns for f in files] == sorted(f.stat().st_mtime_ns for f in files)
     # killed after best.pt, before last.pt: best.pt holds a newer, better epoch than last.pt knows of

@@ -90,11 +90,11 @@ def run(spec: dict) -> dict:
     if spec.get("profile_runs"):
         for k, path in spec["models"].items():
             out[k]["profile"] = profile(shapes[k], path, int(spec["profile_runs"]))
-    import executorch
+    from importlib.metadata import version
 
     return {
         "runtime": "executorch",
-        "runtime_version": getattr(executorch, "__version__", "?"),
+        "runtime_version": version("executorch"),
         "threads": threads,
         "models": out,
     }

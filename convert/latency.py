@@ -478,7 +478,7 @@ def chart(report: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = [r for r in report["rows"] if r["kind"] != "bound"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 0.9 + 0.32 * max(len(rows), 8)), dpi=110)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(15, 0.9 + 0.32 * max(len(rows), 8)), dpi=110)
     names = [f"{r['model']} | {r['runtime']}" + (" | no XNNPACK" if r["resolver"] != "AUTO" else "") for r in rows]
     y = np.arange(len(rows))
     colors = ["tab:orange" if r["precision"] == "int8" else "tab:blue" for r in rows]
@@ -488,8 +488,7 @@ def chart(report: dict, path: Path) -> None:
             a.plot([r["bound_ms"]] * 2, [i - 0.4, i + 0.4], color="k", lw=2)
     a.set_yticks(y, names, fontsize=7)
     a.invert_yaxis()
-    a.set_xscale("log")
-    a.set(xlabel="p50 ms, log (orange int8, blue fp32; black tick: compute bound)", title="latency on this CPU")
+    a.set(xlabel="p50 ms (orange int8, blue fp32; black tick: compute bound)", title="latency on this CPU")
     profs = report["profiles"]
     ops = sorted({o["op"] for p in profs for o in p["ops"] if o["share"] >= 0.03})
     left = np.zeros(len(profs))
@@ -501,7 +500,7 @@ def chart(report: dict, path: Path) -> None:
     b.set_yticks(np.arange(len(profs)), [f"{p['model']} | {p['runtime']}" for p in profs], fontsize=7)
     b.invert_yaxis()
     b.set(xlabel="share of time, % (op types >= 3%)", title="where the time goes", xlim=(0, 100))
-    b.legend(fontsize=6, loc="lower right")
+    b.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -7,6 +7,7 @@ outputs (quantized with each tensor's scale and zero point), and output order (`
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 
 import numpy as np
@@ -86,8 +87,14 @@ class TfliteModel:
     (loc [A, 4], scores [A, C]) as float32."""
 
     def __init__(self, path: str, threads: int = 1, runtime: str | None = None, preserve_all_tensors: bool = False):
-        order = None if runtime else runtime_order(_quantized_or_false(path))
-        interpreter_cls, self.runtime, self.version = import_interpreter(runtime, order)
+        quantized = False if runtime else _quantized_or_false(path)
+        interpreter_cls, self.runtime, self.version = import_interpreter(runtime, runtime_order(quantized))
+        if quantized and self.runtime == "tflite_runtime":
+            print(
+                f"note: {path} is int8 and runs on tflite-runtime {self.version}, whose default XNNPACK delegate "
+                "takes no int8 op (several times slower than fp32): pip install ai-edge-litert for the fast path",
+                file=sys.stderr,
+            )
         kw = {"model_path": str(path), "num_threads": int(threads)}
         if preserve_all_tensors:
             kw["experimental_preserve_all_tensors"] = True

@@ -145,3 +145,22 @@ def test_bench_latency_writes_its_report(convs, tmp_path):
     md = out.with_suffix(".md").read_text()
     assert "AMD" in md or rep["machine"]["processor"] in md
     assert "| conv_int8 | int8 | litert" in md and out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_executorch_timing_and_etdump_profile(tmp_path):
+    """A small XNNPACK-lowered program: timed, and its ETDump read back with one delegated convolution event."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    from slfm.convert.latency import _run_executorch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU()).eval()
+    ep = torch.export.export(net, (torch.zeros(1, 3, 32, 32),))
+    pte = tmp_path / "conv.pte"
+    pte.write_bytes(to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+    r = _run_executorch({"threads": 1, "runs": 3, "warmup": 1, "models": {"c": str(pte)}, "profile_runs": 2})
+    m = r["models"]["c"]
+    assert m["input_shape"] == [1, 3, 32, 32] and len(m["times_ms"]) == 3 and min(m["times_ms"]) > 0
+    convs = [e for e in m["profile"] if e["kernel"].startswith("Convolution")]
+    assert convs and all(e["delegated"] and e["p50_ms"] > 0 for e in convs)

@@ -1,6 +1,8 @@
 """``slfm deploy pi ssh://user@host ARTIFACT [SOURCE]``: copy the runner and the model to a Raspberry Pi and
 run it there on an image, a folder, a video file or a camera. The Pi needs Python 3 with numpy and
-tflite-runtime (or ai-edge-litert); OpenCV only for video, camera and JPEG input."""
+tflite-runtime or ai-edge-litert; OpenCV only for video, camera and JPEG input. For an int8 model install
+ai-edge-litert (aarch64 wheels on PyPI): the runner picks it first for int8, because tflite-runtime 2.14's
+default XNNPACK delegate takes no int8 op (reports/README.md, `slfm bench latency`)."""
 
 from __future__ import annotations
 

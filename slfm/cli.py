@@ -44,6 +44,7 @@ LAZY_BENCH = {
     "peer": "slfm.peer:peer",
     "ablation": "slfm.ablation:ablation",
     "layers": "slfm.quantize.layers:layers",
+    "latency": "slfm.convert.latency:latency",
 }
 
 

@@ -7,11 +7,12 @@ outputs (quantized with each tensor's scale and zero point), and output order (`
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 
 import numpy as np
 
-# Interpreter modules in order of preference: what a Pi runs first.
+# Interpreter modules in order of preference for float models: what a Pi runs first.
 RUNTIMES = {
     "tflite_runtime": "tflite_runtime.interpreter",
     "ai_edge_litert": "ai_edge_litert.interpreter",
@@ -19,13 +20,36 @@ RUNTIMES = {
 }
 
 
+# For int8 models ai-edge-litert comes first: tflite-runtime 2.14's default XNNPACK delegate takes no int8 op
+# (measured with `slfm bench latency`: no DELEGATE node in the plan of any int8 op, every fp32 op delegated),
+# so its int8 graphs run on the builtin kernels, 3-7x slower than its own fp32 on x86; ai-edge-litert's
+# default delegate takes them (and has aarch64 wheels for a Pi). tflite-runtime stays the fallback.
+INT8_ORDER = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+
+
+def runtime_order(quantized: bool) -> list[str]:
+    """The interpreters to try, in order, for a float (False) or an int8 (True) model."""
+    return list(INT8_ORDER) if quantized else list(RUNTIMES)
+
+
+def is_quantized(path: str) -> bool:
+    """Whether a .tflite graph takes int8/uint8 input or holds int8 weights, read with the first interpreter
+    found (the model's own input details: nothing but a TFLite runtime needed)."""
+    cls, _, _ = import_interpreter()
+    it = cls(model_path=str(path))
+    return any(d["dtype"] in (np.int8, np.uint8) for d in it.get_input_details()) or any(
+        d["dtype"] == np.int8 for d in it.get_tensor_details()
+    )
+
+
 class RunnerError(Exception):
     """A one-line, user-facing failure of the on-device runner."""
 
 
-def import_interpreter(prefer: str | None = None):
-    """(Interpreter class, runtime name, version) of the first TFLite runtime found (or ``prefer``)."""
-    names = [prefer] if prefer else list(RUNTIMES)
+def import_interpreter(prefer: str | None = None, order: list[str] | None = None):
+    """(Interpreter class, runtime name, version) of the first TFLite runtime found in ``order`` (default
+    :data:`RUNTIMES`), or ``prefer``."""
+    names = [prefer] if prefer else list(order or RUNTIMES)
     errors = []
     for name in names:
         if name not in RUNTIMES:
@@ -42,6 +66,13 @@ def import_interpreter(prefer: str | None = None):
     )
 
 
+def _quantized_or_false(path: str) -> bool:
+    try:
+        return is_quantized(path)
+    except (ValueError, RuntimeError, RunnerError):
+        return False  # the load below reports the problem with the runtime it picks
+
+
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
     info = np.iinfo(dtype)
     return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
@@ -56,7 +87,14 @@ class TfliteModel:
     (loc [A, 4], scores [A, C]) as float32."""
 
     def __init__(self, path: str, threads: int = 1, runtime: str | None = None, preserve_all_tensors: bool = False):
-        interpreter_cls, self.runtime, self.version = import_interpreter(runtime)
+        quantized = False if runtime else _quantized_or_false(path)
+        interpreter_cls, self.runtime, self.version = import_interpreter(runtime, runtime_order(quantized))
+        if quantized and self.runtime == "tflite_runtime":
+            print(
+                f"note: {path} is int8 and runs on tflite-runtime {self.version}, whose default XNNPACK delegate "
+                "takes no int8 op (several times slower than fp32): pip install ai-edge-litert for the fast path",
+                file=sys.stderr,
+            )
         kw = {"model_path": str(path), "num_threads": int(threads)}
         if preserve_all_tensors:
             kw["experimental_preserve_all_tensors"] = True

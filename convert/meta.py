@@ -67,3 +67,12 @@ def read_pte(path: str | Path) -> dict | None:
         return None
     (t,) = prog.load_method(PTE_METHOD).execute([])
     return json.loads(bytes(t.numpy().astype("uint8").tolist()).decode())
+
+
+def read_coreml(path: str | Path) -> dict | None:
+    """The ``slfm`` entry of a Core ML model's user-defined metadata (read from the spec: works on Linux)."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(path))
+    value = spec.description.metadata.userDefined.get(COREML_KEY)
+    return json.loads(value) if value else None

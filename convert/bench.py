@@ -161,7 +161,7 @@ def build(opts: dict, echo=click.echo) -> dict:
             continue
         qck, parent = src if src else (None, None)
         key = _key(**base, fmt=r.fmt, precision=r.precision, parent=parent)
-        folder = work / r.label.replace(" ", "-").replace("(", "").replace(")", "")
+        folder = work / (f"int8-{r.int8}" if r.int8 else r.precision)  # as before: parity takes int8-qat/
         try:
             (arts[r.label],) = step(
                 r.label, key, lambda r=r, q=qck, f=folder: convert(ckpt, [r.fmt], r.precision, f, qat=q)

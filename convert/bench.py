@@ -145,7 +145,7 @@ def build(opts: dict, echo=click.echo) -> dict:
             sources["ptq"] = e
     if any(r.int8 == "qat" for r in rows):
         try:
-            sources["qat"], qat_info = _qat_source(opts, base, model, fp32_ckpt, step, samples)
+            sources["qat"], qat_info = _qat_source(opts, base, model, fp32_ckpt, step)
         except Exception as e:
             sources["qat"] = e
     arts: dict[str, Path] = {}
@@ -172,7 +172,7 @@ def build(opts: dict, echo=click.echo) -> dict:
     return {"artifacts": arts, "failed": failed, "qat_config": qat_info, "calib": opts["calib"]}
 
 
-def _qat_source(opts, base, model, fp32_ckpt, step, samples) -> tuple[tuple[Path, str], dict]:
+def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[tuple[Path, str], dict]:
     """(QAT checkpoint, its cache key) and how it was made: --qat, the bundled one, or trained here."""
     from slfm.checkpoint import bundled_qat, file_sha256, read_data
     from slfm.quantize.qat import QATConfig, qat, trained_recipe

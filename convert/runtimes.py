@@ -117,6 +117,15 @@ def _et_threads(threads: int) -> int:
     return have
 
 
+def check_pte_identifier(path: Path) -> None:
+    """executorch 1.5.1 aborts the whole process (not an exception) logging a non-ASCII program identifier:
+    anything handed to its loader is checked here first."""
+    with open(path, "rb") as f:
+        ident = f.read(8)[4:8]
+    if not (ident[:2] == b"ET" and ident[2:].isdigit()):
+        raise SlfmError(f"{path}: not an ExecuTorch program (no 'ET..' identifier at byte 4): corrupt or foreign")
+
+
 class ExecuTorchRunner(Runner):
     name = "executorch"
 
@@ -130,11 +139,7 @@ class ExecuTorchRunner(Runner):
 
         global _ET_POOL_FIXED
         self.torch = torch
-        with open(path, "rb") as f:
-            ident = f.read(8)[4:8]
-        # executorch 1.5.1 aborts the whole process (not an exception) logging a non-ASCII program identifier
-        if not (ident[:2] == b"ET" and ident[2:].isdigit()):
-            raise SlfmError(f"{path}: not an ExecuTorch program (no 'ET..' identifier at byte 4): corrupt or foreign")
+        check_pte_identifier(path)
         self.path = path
         self.threads = _et_threads(threads)
         self.program = Runtime.get().load_program(path)
@@ -241,6 +246,8 @@ def read_contract(path: Path) -> ArtifactMeta:
     reader = readers.get(path.suffix.lower())
     d = None
     if reader is not None:
+        if path.suffix.lower() == ".pte":
+            check_pte_identifier(path)
         try:
             d = reader(path)
         except Exception as e:  # a corrupt or foreign file: its loader's own first line
@@ -261,7 +268,8 @@ def read_contract(path: Path) -> ArtifactMeta:
 
 
 def load_runner(path: str | Path, threads: int = 1, runtime: str = "auto") -> Runner:
-    """Load an artifact (its sidecar ``<artifact>.json`` must be beside it) into a :class:`Runner`."""
+    """Load an artifact into a :class:`Runner`, with its contract (:func:`read_contract`: the sidecar
+    ``<artifact>.json``, else the metadata inside the file)."""
     path = Path(path)
     if not path.exists():
         raise SlfmError(f"artifact not found: {path}")

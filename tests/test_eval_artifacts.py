@@ -83,6 +83,16 @@ def test_detect_runs_an_artifact_alone_with_its_embedded_contract(artifacts, mox
     assert all(d["score"] >= 0.5 for d in rec["detections"])  # the contract's demo threshold
 
 
+def test_eval_of_a_pte_alone_reads_the_contract_inside_it(artifacts, moxa, tmp_path):
+    alone = tmp_path / artifacts["executorch-fp32"].name
+    shutil.copy(artifacts["executorch-fp32"], alone)
+    code, out = cli("eval", alone, "--data", moxa, "--limit", 2, "--threads", 1)
+    assert code == 0, out
+    side = json.loads(artifacts["executorch-fp32"].with_name(alone.name + ".json").read_text())
+    with_sidecar = eval_map(artifacts["executorch-fp32"], moxa, "--limit", 2)  # later --limit wins
+    assert json.loads(out[out.index("{") :])["map50"] == with_sidecar["map50"] and side["precision"] == "fp32"
+
+
 def test_detect_takes_its_thresholds_from_the_sidecar(artifacts, moxa_samples, tmp_path):
     art = tmp_path / artifacts["tflite-fp32"].name
     shutil.copy(artifacts["tflite-fp32"], art)

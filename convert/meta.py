@@ -24,12 +24,17 @@ def _schema():
 
 
 def embed_tflite(model: bytes, meta: ArtifactMeta) -> bytes:
-    """Add (or replace) the ``slfm`` metadata entry of a .tflite flatbuffer."""
+    """Add (or replace) the ``slfm`` metadata entry of a .tflite flatbuffer (buffers the model keeps after the
+    flatbuffer, by offset, are moved inline: repacking would drop them, leaving offsets out of range)."""
     import flatbuffers
     import numpy as np
 
     schema = _schema()
     m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    for b in m.buffers or []:  # data stored after the flatbuffer (ai-edge-quantizer's fp16 weights): packed
+        if getattr(b, "offset", 0) > 1:  # again below, that tail would be lost; carry it inline instead
+            b.data = np.frombuffer(model[b.offset : b.offset + b.size], dtype=np.uint8)
+            b.offset, b.size = 0, 0
     buf = schema.BufferT()
     buf.data = np.frombuffer(meta.to_json().encode(), dtype=np.uint8)
     m.buffers.append(buf)

@@ -147,8 +147,6 @@ def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
 
     if nhwc:
         raise SlfmError("--nhwc is a TFLite option; ExecuTorch takes NCHW input (XNNPACK converts internally)")
-    if precision == "fp16":
-        raise SlfmError("ExecuTorch fp16 is not supported by slfm yet: use --precision fp32 or int8")
     x = example(src.model.config)
     quant = None
     if precision == "int8":
@@ -156,9 +154,15 @@ def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
 
         module = deploy_module(src.quantized_graph(), fold_quantize=True)
         quant = src.quantization
+    elif precision == "fp16":
+        from slfm.convert.executorch import Float16
+
+        module = Float16(fp32_module(src.model))
     else:
         module = fp32_module(src.model)
     meta = src.meta("executorch", precision, precision == "int8", quantization=quant)
+    if precision == "fp16":
+        meta.extra["compute"] = "fp16 weights and activations in XNNPACK; float32 input and outputs (cast inside)"
     data, left = to_pte(module, x, pte_constant_methods(meta))
     path = out / artifact_name("executorch", src.model.config.image_size, precision, quant, False)
     write_bytes(path, data)
@@ -199,8 +203,6 @@ def supports(fmt: str, precision: str, nhwc: bool = False) -> str | None:
     """Why ``fmt`` cannot be made at ``precision`` (None when it can)."""
     if nhwc and fmt != "tflite":
         return "--nhwc is a TFLite option"
-    if fmt == "executorch" and precision == "fp16":
-        return "ExecuTorch fp16 is not supported by slfm yet (use fp32 or int8)"
     return None
 
 

@@ -16,15 +16,17 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
 import numpy as np
 
-from slfm.options import NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
+from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
 
-RUNNABLE = ("tflite", "executorch")
+RUNNABLE = ("tflite", "executorch")  # formats that run on this CPU (Core ML: macOS)
+PRECISIONS = ("fp32", "fp16", "int8")  # slfm.artifact.PRECISIONS
+INT8_SOURCES = ("ptq", "qat")
 
 
 def _key(**kw) -> str:
@@ -57,14 +59,52 @@ def size_bytes(path: Path) -> int:
     return path.stat().st_size
 
 
+@dataclass(frozen=True)
+class Row:
+    """One row of the matrix: ``fmt`` x ``precision``, int8 from ``int8`` (ptq | qat), or an existing file."""
+
+    label: str
+    fmt: str
+    precision: str
+    int8: str | None = None
+    artifact: Path | None = None  # given with --artifact: not built here
+
+
+def matrix(formats: list[str], precisions: list[str], int8: list[str]) -> list[Row]:
+    """Every (format, precision) that :func:`slfm.convert.api.supports`, in the converters' table order; int8
+    once per source (TFLite / ExecuTorch: PTQ and QAT graphs; Core ML: int8 weights)."""
+    from slfm.convert.api import TARGETS, supports
+
+    rows = []
+    for fmt in TARGETS:
+        if fmt not in formats:
+            continue
+        for p in PRECISIONS:
+            if p not in precisions or supports(fmt, p) is not None:
+                continue
+            if p != "int8":
+                rows.append(Row(f"{fmt} {p}", fmt, p))
+            elif fmt == "coreml":
+                rows.append(Row("coreml int8 (weights)", fmt, p))
+            else:
+                rows += [Row(f"{fmt} int8 {m.upper()}", fmt, p, m) for m in INT8_SOURCES if m in int8]
+    return rows
+
+
+def one_line(e: BaseException) -> str:
+    msg = " ".join(str(e).split()) or type(e).__name__
+    return msg if len(msg) <= 240 else msg[:237] + "..."
+
+
 def build(opts: dict, echo=click.echo) -> dict:
-    """{label: artifact path} and the quantization budgets, building only what the cache lacks."""
-    from slfm.checkpoint import bundled_qat, file_sha256, load_model, read_data
+    """{label: artifact path} for every row that exported, {label: reason} for those that failed, and the
+    quantization budgets; builds only what the cache lacks. One row failing (its converter, its PTQ
+    calibration or its QAT checkpoint) fails that row alone."""
+    from slfm.checkpoint import file_sha256, load_model
     from slfm.convert.api import convert
     from slfm.convert.forms import FORMS_VERSION
     from slfm.fingerprint import code_fingerprint
     from slfm.quantize.calibrate import calibration_batches, ptq
-    from slfm.quantize.qat import QATConfig, qat, trained_recipe
     from slfm.quantize.quantized import save_quantized
     from slfm.voc import load_dataset
 
@@ -72,6 +112,7 @@ def build(opts: dict, echo=click.echo) -> dict:
     cache = Cache(work, opts["rebuild"])
     base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION, "code": code_fingerprint()}
     model, fp32_ckpt = load_model(ckpt)
+    rows: list[Row] = opts["rows"]
 
     def samples():
         return load_dataset(opts["data"], opts["kind"], "train")
@@ -87,26 +128,64 @@ def build(opts: dict, echo=click.echo) -> dict:
         cache.put(name, key, outs, seconds=round(time.perf_counter() - t0, 1))
         return outs
 
+    sources: dict[str, tuple[Path, str] | BaseException] = {}  # int8 source -> (quantized checkpoint, key)
+    qat_info: dict = {}
+    if any(r.int8 == "ptq" for r in rows):
+        ptq_key = _key(**base, calib=opts["calib"])
+
+        def make_ptq():
+            batches = calibration_batches(samples(), model, opts["calib"])
+            pm, source = ptq(model, batches, total=-(-opts["calib"] // 8))
+            out = work / "ptq" / "ptq.pt"
+            return [save_quantized(out, pm, source, "ptq", ["xnnpack", "litert"], calib=opts["calib"])]
+
+        try:
+            sources["ptq"] = (step("ptq", ptq_key, make_ptq)[0], ptq_key)
+        except Exception as e:  # a failed step is a failed row, reported with its reason
+            sources["ptq"] = e
+    if any(r.int8 == "qat" for r in rows):
+        try:
+            sources["qat"], qat_info = _qat_source(opts, base, model, fp32_ckpt, step)
+        except Exception as e:
+            sources["qat"] = e
     arts: dict[str, Path] = {}
-    tfl, pte = step("fp32", _key(**base), lambda: convert(ckpt, list(RUNNABLE), "fp32", work / "fp32"))
-    arts["tflite fp32"], arts["executorch fp32"] = tfl, pte
-    for precision in ("fp16", "int8"):
-        (ml,) = step(f"coreml-{precision}", _key(**base), lambda p=precision: convert(ckpt, ["coreml"], p, work / p))
-        arts[f"coreml {precision}" + (" (weights)" if precision == "int8" else "")] = ml
+    failed: dict[str, str] = {}
+    for r in rows:
+        if r.artifact is not None:
+            arts[r.label] = r.artifact
+            continue
+        src = sources.get(r.int8) if r.int8 else None
+        if isinstance(src, BaseException):
+            failed[r.label] = f"export: {r.int8.upper()} checkpoint: {one_line(src)}"
+            echo(f"{r.label}: failed: {failed[r.label]}")
+            continue
+        qck, parent = src if src else (None, None)
+        key = _key(**base, fmt=r.fmt, precision=r.precision, parent=parent)
+        folder = work / (f"int8-{r.int8}" if r.int8 else r.precision)  # as before: parity takes int8-qat/
+        try:
+            (arts[r.label],) = step(
+                r.label, key, lambda r=r, q=qck, f=folder: convert(ckpt, [r.fmt], r.precision, f, qat=q)
+            )
+        except Exception as e:
+            failed[r.label] = f"export: {one_line(e)}"
+            echo(f"{r.label}: failed: {failed[r.label]}")
+    return {"artifacts": arts, "failed": failed, "qat_config": qat_info, "calib": opts["calib"]}
 
-    ptq_key = _key(**base, calib=opts["calib"])
 
-    def make_ptq():
-        batches = calibration_batches(samples(), model, opts["calib"])
-        pm, source = ptq(model, batches, total=-(-opts["calib"] // 8))
-        return [save_quantized(work / "ptq" / "ptq.pt", pm, source, "ptq", ["xnnpack", "litert"], calib=opts["calib"])]
+def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[tuple[Path, str], dict]:
+    """(QAT checkpoint, its cache key) and how it was made: --qat, the bundled one, or trained here."""
+    from slfm.checkpoint import bundled_qat, file_sha256, read_data
+    from slfm.quantize.qat import QATConfig, qat, trained_recipe
+    from slfm.voc import load_dataset
 
-    (ptq_ckpt,) = step("ptq", ptq_key, make_ptq)
-    qcfg = None
-    bundled = bundled_qat(ckpt) if not opts["qat_epochs"] else None
-    if bundled is not None:
-        qat_ckpt, qat_key = bundled, _key(**base, qat=file_sha256(bundled))
-        echo(f"QAT: the bundled {bundled.name} (--qat-epochs N trains one here)")
+    ckpt = opts["checkpoint"]
+    given = opts.get("qat") or (bundled_qat(ckpt) if not opts["qat_epochs"] else None)
+    if given is not None:
+        from slfm.quantize.quantized import read_quantized
+
+        read_quantized(given)  # a clear error now (naming the file) rather than inside a converter
+        qat_ckpt, qat_key = Path(given), _key(**base, qat=file_sha256(given))
+        click.echo(f"QAT: {qat_ckpt.name} (--qat-epochs N trains one here)")
     else:
         from slfm.quantize.cli import default_splits
 
@@ -122,20 +201,13 @@ def build(opts: dict, echo=click.echo) -> dict:
         def make_qat():
             train = load_dataset(opts["data"], opts["kind"], fit)
             val = load_dataset(opts["data"], opts["kind"], holdout) if holdout else None
-            out = work / "qat" / "qat.pt"
+            out = opts["work"] / "qat" / "qat.pt"
             return [qat(model, train, qcfg, ["xnnpack", "litert"], out, val, source_checkpoint=str(ckpt))]
 
         (qat_ckpt,) = step("qat", qat_key, make_qat)
     q = read_data(qat_ckpt)
-    qat_info = {"checkpoint": str(qat_ckpt), **q.get("qat_config", {}), "best_epoch": q.get("best_epoch")}
-    for mode, qck, key in (("ptq", ptq_ckpt, ptq_key), ("qat", qat_ckpt, qat_key)):
-        tfl, pte = step(
-            f"int8-{mode}",
-            _key(parent=key),
-            lambda q=qck, m=mode: convert(ckpt, list(RUNNABLE), "int8", work / f"int8-{m}", qat=q),
-        )
-        arts[f"tflite int8 {mode.upper()}"], arts[f"executorch int8 {mode.upper()}"] = tfl, pte
-    return {"artifacts": arts, "qat_config": qat_info, "calib": opts["calib"]}
+    info = {"checkpoint": str(qat_ckpt), **q.get("qat_config", {}), "best_epoch": q.get("best_epoch")}
+    return (qat_ckpt, qat_key), info
 
 
 def _test_input(samples, config) -> np.ndarray:
@@ -202,107 +274,175 @@ def _latency_worker(spec_path: str, out_path: str) -> None:
     Path(out_path).write_text(json.dumps(res))
 
 
+def _runnable_here(fmt: str) -> bool:
+    return fmt in RUNNABLE or (fmt == "coreml" and sys.platform == "darwin")
+
+
 def measure(opts: dict, built: dict, echo=click.echo) -> tuple[list[dict], int]:
-    """(one row per model, number of images mAP was computed on)."""
+    """(one row per model with its status, number of images mAP was computed on). A row that fails to load or
+    run is marked failed with the reason; the others are measured all the same."""
     import torch
 
-    from slfm.artifact import read_sidecar
     from slfm.checkpoint import load_model
-    from slfm.convert.runtimes import load_runner
+    from slfm.convert.runtimes import load_runner, read_contract
+    from slfm.device_tests.thresholds import load_thresholds
     from slfm.evaluate import evaluate_samples, paired_bootstrap_delta
     from slfm.postprocess import EVAL
     from slfm.predictor import Predictor
     from slfm.voc import load_dataset
 
+    budgets = load_thresholds()  # the parity harness's mAP budget per precision decides "matches"
     model, _ = load_model(opts["checkpoint"])
     config = model.config
     test = load_dataset(opts["data"], opts["kind"], opts["split"], limit=opts["limit"])
     x = _test_input(test, config)
     rows = {"pytorch fp32": {"model": "pytorch fp32", "format": "pytorch", "precision": "fp32", "quantization": None}}
-    rows["pytorch fp32"]["size_bytes"] = Path(opts["checkpoint"]).stat().st_size
-    for label, path in built["artifacts"].items():
-        meta = read_sidecar(path)
-        rows[label] = {
-            "model": label,
-            "format": meta.format,
-            "precision": meta.precision,
-            "quantization": meta.quantization,
-            "artifact": str(path),
-            "size_bytes": size_bytes(path),
-            "runs_here": meta.format in RUNNABLE,
-        }
+    rows["pytorch fp32"] |= {"size_bytes": Path(opts["checkpoint"]).stat().st_size, "status": "reference", "reason": ""}
+    for r in opts["rows"]:
+        rows[r.label] = {"model": r.label, "format": r.fmt, "precision": r.precision, "quantization": None}
+        if r.label in built["failed"]:
+            rows[r.label] |= {"status": "failed", "reason": built["failed"][r.label]}
+            continue
+        path = built["artifacts"][r.label]
+        rows[r.label] |= {"artifact": str(path), "status": "exported", "reason": ""}
+        try:
+            meta = read_contract(path)
+            rows[r.label] |= {"format": meta.format, "precision": meta.precision, "quantization": meta.quantization}
+            rows[r.label]["size_bytes"] = size_bytes(path)
+        except Exception as e:  # a broken file is a failed row, not a lost report
+            rows[r.label] |= {"status": "failed", "reason": f"load: {one_line(e)}"}
+            continue
+        if not _runnable_here(meta.format):
+            rows[r.label]["reason"] = f"{meta.format} runs on macOS only: exported, size measured"
 
-    runnable = [k for k, r in rows.items() if r.get("runs_here", True)]
+    torch.set_num_threads(max(opts["threads"]))
+    dets, kept, loaded = {}, test, []
+    for k, row in rows.items():
+        if row["status"] not in ("reference", "exported") or (k != "pytorch fp32" and row["reason"]):
+            continue
+        try:
+            det = model if k == "pytorch fp32" else load_runner(row["artifact"], threads=max(opts["threads"]))
+        except Exception as e:
+            row |= {"status": "failed", "reason": f"load: {one_line(e)}"}
+            echo(f"{k}: failed: {row['reason']}")
+            continue
+        if k != "pytorch fp32":
+            row["status"] = "loads"
+        try:
+            r = evaluate_samples(Predictor(det, config, post=EVAL), test, desc=f"mAP {k}", keep_detections=True)
+        except Exception as e:
+            row |= {"status": "failed", "reason": f"run: {one_line(e)}"}
+            echo(f"{k}: failed: {row['reason']}")
+            continue
+        dets[k], kept = r["detections"], r["samples"]  # every model reads (and skips) the same images
+        row.update(map50=r["map50"], ap50=r["ap50"])
+        loaded.append(k)
+        echo(f"{k}: mAP@0.5 {r['map50']:.4f}")
+    ref = rows["pytorch fp32"].get("map50")
+    for k in loaded:
+        row = rows[k]
+        if k == "pytorch fp32" or ref is None:
+            continue
+        budget = budgets.get(row["precision"], budgets["fp32"])["max_map50_drop"]
+        drop = ref - row["map50"]
+        if drop <= budget:
+            row["status"] = "matches"
+        else:
+            row["reason"] = (
+                f"mAP {100 * drop:.2f} points under PyTorch fp32 (budget {100 * budget:.1f} for {row['precision']})"
+            )
+
     for threads in opts["threads"]:
-        echo(f"latency, {threads} thread(s): {opts['runs']} interleaved rounds over {len(runnable)} models")
+        echo(f"latency, {threads} thread(s): {opts['runs']} interleaved rounds over {len(loaded)} models")
         spec = {
             "checkpoint": str(opts["checkpoint"]),
-            "artifacts": {k: rows[k].get("artifact") for k in runnable},
+            "artifacts": {k: rows[k].get("artifact") for k in loaded},
             "threads": threads,
             "runs": opts["runs"],
             "warmup": opts["warmup"],
         }
-        for k, stats in latency_in_subprocess(spec, x).items():
+        try:
+            res = latency_in_subprocess(spec, x)
+        except Exception as e:  # the mAP and sizes stay; the rows say latency is missing
+            for k in loaded:
+                rows[k]["reason"] = "; ".join(filter(None, [rows[k]["reason"], f"latency: {one_line(e)}"]))
+            continue
+        for k, stats in res.items():
             rows[k].setdefault("latency_ms", {})[str(threads)] = stats
-    torch.set_num_threads(max(opts["threads"]))
-    dets, kept = {}, test
-    for k in runnable:
-        det = model if k.startswith("pytorch") else load_runner(rows[k]["artifact"], threads=max(opts["threads"]))
-        r = evaluate_samples(Predictor(det, config, post=EVAL), test, desc=f"mAP {k}", keep_detections=True)
-        dets[k], kept = r["detections"], r["samples"]  # every model reads (and skips) the same images
-        rows[k].update(map50=r["map50"], ap50=r["ap50"])
-        echo(f"{k}: mAP@0.5 {r['map50']:.4f}")
-    boxes, labels = [s.boxes for s in kept], [s.labels for s in kept]
-    for k in runnable:  # the change against PyTorch fp32 and how far it moves over resampled test sets
-        if k != "pytorch fp32" and opts.get("bootstrap"):
-            spread = paired_bootstrap_delta(dets["pytorch fp32"], dets[k], boxes, labels, opts["bootstrap"])
-            rows[k]["delta_map50_bootstrap"] = spread
+    if len(kept) and opts.get("bootstrap") and "pytorch fp32" in dets:
+        boxes, labels = [s.boxes for s in kept], [s.labels for s in kept]
+        for k in loaded:  # the change against PyTorch fp32 and how far it moves over resampled test sets
+            if k != "pytorch fp32":
+                spread = paired_bootstrap_delta(dets["pytorch fp32"], dets[k], boxes, labels, opts["bootstrap"])
+                rows[k]["delta_map50_bootstrap"] = spread
     return list(rows.values()), len(test)
 
 
+def gate(rows: list[dict], min_map: float | None) -> list[str]:
+    """The rows that fail the gate: every failed row, and with ``min_map`` every measured mAP under it."""
+    bad = []
+    for r in rows:
+        if r.get("status") == "failed":
+            bad.append(f"{r['model']} (failed: {r['reason']})")
+        elif min_map is not None and r.get("map50") is not None and r["map50"] < min_map:
+            bad.append(f"{r['model']} (mAP@0.5 {r['map50']:.4f})")
+    return bad
+
+
 def targets(rows: list[dict]) -> list[dict]:
-    """The three targets of the int8 work, each with the numbers behind it and pass/fail."""
+    """The three targets of the int8 work, each with the numbers behind it and pass/fail; a target whose rows
+    failed or were not asked for is "not measured" (``passed`` None), never a silent pass."""
     by = {r["model"]: r for r in rows}
+    out: list[dict] = []
 
     def p50(k, t="1"):
         return by[k]["latency_ms"][t]["p50"]
 
-    out = []
+    def m(k):
+        return by[k]["map50"]
+
+    def add(target: str, measure) -> None:
+        try:
+            value, passed = measure()
+        except (KeyError, TypeError):
+            value, passed = "not measured (a row it needs failed or was not asked for)", None
+        out.append({"target": target, "value": value, "passed": passed})
+
     for fmt in RUNNABLE:
-        fp32, qat = by[f"{fmt} fp32"]["map50"], by[f"{fmt} int8 QAT"]["map50"]
-        ptq = by[f"{fmt} int8 PTQ"]["map50"]
-        out.append(
-            {
-                "target": f"{fmt} int8-QAT mAP within 1 point of {fmt} fp32",
-                "value": f"{100 * (qat - fp32):+.2f} points ({100 * qat:.2f} vs {100 * fp32:.2f})",
-                "passed": qat >= fp32 - 0.01,
-            }
+        f32, qat, ptq = f"{fmt} fp32", f"{fmt} int8 QAT", f"{fmt} int8 PTQ"
+        add(
+            f"{fmt} int8-QAT mAP within 1 point of {fmt} fp32",
+            lambda f32=f32, qat=qat: (
+                f"{100 * (m(qat) - m(f32)):+.2f} points ({100 * m(qat):.2f} vs {100 * m(f32):.2f})",
+                m(qat) >= m(f32) - 0.01,
+            ),
         )
-        out.append(
-            {
-                "target": f"{fmt} int8-QAT ahead of int8-PTQ",
-                "value": f"{100 * (qat - ptq):+.2f} points ({100 * qat:.2f} vs {100 * ptq:.2f})",
-                "passed": qat > ptq,
-            }
+        add(
+            f"{fmt} int8-QAT ahead of int8-PTQ",
+            lambda qat=qat, ptq=ptq: (
+                f"{100 * (m(qat) - m(ptq)):+.2f} points ({100 * m(qat):.2f} vs {100 * m(ptq):.2f})",
+                m(qat) > m(ptq),
+            ),
         )
     for mode in ("PTQ", "QAT"):
-        s = p50("tflite fp32") / p50(f"tflite int8 {mode}")
-        out.append(
-            {
-                "target": f"TFLite int8 ({mode}) >= 1.5x faster than TFLite fp32, 1 thread",
-                "value": f"{s:.2f}x ({p50(f'tflite int8 {mode}'):.2f} vs {p50('tflite fp32'):.2f} ms p50)",
-                "passed": s >= 1.5,
-            }
+        q = f"tflite int8 {mode}"
+        add(
+            f"TFLite int8 ({mode}) >= 1.5x faster than TFLite fp32, 1 thread",
+            lambda q=q: (
+                f"{p50('tflite fp32') / p50(q):.2f}x ({p50(q):.2f} vs {p50('tflite fp32'):.2f} ms p50)",
+                p50("tflite fp32") / p50(q) >= 1.5,
+            ),
         )
+    thread_keys = list(by.get("tflite fp32", {}).get("latency_ms", {})) or ["1"]
     for prec in ("fp32", "int8 QAT"):
-        for t in by["tflite fp32"]["latency_ms"]:
-            r = p50(f"executorch {prec}", t) / p50(f"tflite {prec}", t)
-            out.append(
-                {
-                    "target": f"ExecuTorch {prec} within 1.25x of TFLite {prec}, {t} thread(s)",
-                    "value": f"{r:.2f}x ({p50(f'executorch {prec}', t):.2f} vs {p50(f'tflite {prec}', t):.2f} ms p50)",
-                    "passed": r <= 1.25,
-                }
+        for t in thread_keys:
+            et, tf = f"executorch {prec}", f"tflite {prec}"
+            add(
+                f"ExecuTorch {prec} within 1.25x of TFLite {prec}, {t} thread(s)",
+                lambda et=et, tf=tf, t=t: (
+                    f"{p50(et, t) / p50(tf, t):.2f}x ({p50(et, t):.2f} vs {p50(tf, t):.2f} ms p50)",
+                    p50(et, t) / p50(tf, t) <= 1.25,
+                ),
             )
     return out
 
@@ -324,32 +464,47 @@ def markdown(report: dict) -> str:
         "score threshold 0.02, letterbox input  ",
         f"Latency: batch 1, one real image, {o['runs']} interleaved rounds after {o['warmup']} warm-up calls; "
         "pre/post-processing excluded  ",
-        f"Quantization: PTQ calibrated on {report['calib']} train images; QAT checkpoint `{q['checkpoint']}` "
-        f"({q.get('epochs')} epoch(s) on {q.get('limit') or 'all'} training images, Adam lr {q.get('lr')} cosine, "
-        f"BatchNorm {'frozen' if q.get('freeze_bn') else 'training'}, activation ranges {q.get('act_ranges', 'ema')} "
-        f"from {q.get('calib')} images; epoch {q.get('best_epoch')} picked on the holdout split)  ",
+        f"Quantization: PTQ calibrated on {report['calib']} train images; "
+        + (
+            f"QAT checkpoint `{q['checkpoint']}` ({q.get('epochs')} epoch(s) on {q.get('limit') or 'all'} training "
+            f"images, Adam lr {q.get('lr')} cosine, BatchNorm {'frozen' if q.get('freeze_bn') else 'training'}, "
+            f"activation ranges {q.get('act_ranges', 'ema')} from {q.get('calib')} images; epoch "
+            f"{q.get('best_epoch')} picked on the holdout split)  "
+            if q.get("checkpoint")
+            else "no QAT rows  "
+        ),
+        "Status: exported (made; runs elsewhere) / loads (runs here, mAP outside its precision's budget, "
+        "device_tests/thresholds.py) / matches (within it) / failed (the stage and reason)"
+        + (f"; gate: --min-map {o['min_map']}" if o.get("min_map") is not None else "")
+        + "  ",
         f"vs PyTorch: mAP@0.5 change in points; in brackets its std over {o.get('bootstrap') or 0} paired "
         "resamples of the test images",
         "",
-        "| model | format | precision | quantization | size (KB) | "
+        "| model | status | format | precision | quantization | size (KB) | "
         + " | ".join(f"p50 ms {t}T" for t in threads)
-        + " | mAP@0.5 | vs PyTorch |",
-        "| --- | --- | --- | --- | ---: | " + " | ".join("---:" for _ in threads) + " | ---: | ---: |",
+        + " | mAP@0.5 | vs PyTorch | reason |",
+        "| --- | --- | --- | --- | --- | ---: | " + " | ".join("---:" for _ in threads) + " | ---: | ---: | --- |",
     ]
-    ref = next(r["map50"] for r in report["rows"] if r["format"] == "pytorch")
+    ref = next((r.get("map50") for r in report["rows"] if r["format"] == "pytorch"), None)
     for r in report["rows"]:
-        lat = [f"{r['latency_ms'][t]['p50']:.2f}" if "latency_ms" in r else "n/a (macOS)" for t in threads]
+        lat = [f"{r['latency_ms'][t]['p50']:.2f}" if t in r.get("latency_ms", {}) else "n/a" for t in threads]
         mp = f"{100 * r['map50']:.2f}" if r.get("map50") is not None else "n/a"
-        d = f"{100 * (r['map50'] - ref):+.2f}" if r.get("map50") is not None else ""
+        d = f"{100 * (r['map50'] - ref):+.2f}" if r.get("map50") is not None and ref is not None else ""
         if r.get("delta_map50_bootstrap"):
             d += f" (±{100 * r['delta_map50_bootstrap']['std']:.2f})"
+        size = f"{r['size_bytes'] / 1024:.0f}" if r.get("size_bytes") is not None else "n/a"
+        status = f"**{r['status']}**" if r["status"] == "failed" else r["status"]
+        reason = str(r.get("reason", "")).replace("|", "/")
         lines.append(
-            f"| {r['model']} | {r['format']} | {r['precision']} | {r['quantization'] or ''} | "
-            f"{r['size_bytes'] / 1024:.0f} | " + " | ".join(lat) + f" | {mp} | {d} |"
+            f"| {r['model']} | {status} | {r['format']} | {r['precision']} | {r['quantization'] or ''} | {size} | "
+            + " | ".join(lat)
+            + f" | {mp} | {d} | {reason} |"
         )
     lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     for t in report["targets"]:
-        lines.append(f"| {t['target']} | {t['value']} | {'yes' if t['passed'] else '**no**'} |")
+        lines.append(
+            f"| {t['target']} | {t['value']} | {'n/a' if t['passed'] is None else 'yes' if t['passed'] else '**no**'} |"
+        )
     busy = m["load_average_1min"] >= m["cpu_count"]  # others' load at the start (the end includes this run)
     lines += [
         "",
@@ -377,9 +532,11 @@ def chart(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in report["rows"] if "latency_ms" in r]
-    names = [r["model"] for r in rows]
     threads = [str(t) for t in report["options"]["threads"]]
+    rows = [r for r in report["rows"] if r.get("map50") is not None and set(threads) <= set(r.get("latency_ms", {}))]
+    if not rows:
+        return
+    names = [r["model"] for r in rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
     w = 0.8 / len(threads)
     for i, t in enumerate(threads):
@@ -420,6 +577,13 @@ def chart(report: dict, path: Path) -> None:
     show_default=True,
     help="train QAT here for N epochs (0: the bundled QAT checkpoint of bundled weights, else QAT's default)",
 )
+@click.option(
+    "--qat",
+    "qat_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="the int8 QAT rows from this quantized checkpoint (slfm qat / slfm ptq) instead of the bundled one",
+)
 @click.option("--qat-limit", type=NON_NEGATIVE, default=0, show_default=True, help="QAT on N images (0: all)")
 @click.option("--qat-lr", type=POSITIVE_FLOAT, default=1e-4, show_default=True, help="QAT lr (Adam, cosine)")
 @click.option("--bootstrap", type=NON_NEGATIVE, default=200, show_default=True, help="paired resamples for each ΔmAP")
@@ -435,6 +599,27 @@ def chart(report: dict, path: Path) -> None:
 )
 @click.option("--rebuild", is_flag=True, help="rebuild every artifact even if the work folder has it")
 @click.option(
+    "--formats",
+    default="tflite,coreml,executorch",
+    show_default=True,
+    help="formats to build, comma-separated ('' for none: only --artifact rows)",
+)
+@click.option("--precisions", default="fp32,fp16,int8", show_default=True, help="precisions to build, comma-separated")
+@click.option("--int8", "int8_sources", default="ptq,qat", show_default=True, help="int8 rows: ptq, qat or both")
+@click.option(
+    "--artifact",
+    "extra",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="also gate this existing artifact (repeatable): e.g. the files you ship",
+)
+@click.option(
+    "--min-map",
+    type=FRACTION,
+    default=None,
+    help="gate: exit 1 naming every row whose mAP@0.5 is under this, or that failed (the report is written first)",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=Path("reports/artifacts_moxa3k"),
@@ -449,6 +634,7 @@ def artifacts(
     limit,
     calib,
     qat_epochs,
+    qat_file,
     qat_limit,
     qat_lr,
     bootstrap,
@@ -457,10 +643,17 @@ def artifacts(
     threads,
     work,
     rebuild,
+    formats,
+    precisions,
+    int8_sources,
+    extra,
+    min_map,
     out,
 ):
-    """Size, latency (1 and 2 threads) and mAP of fp32 / int8-PTQ / int8-QAT TFLite and ExecuTorch artifacts
-    (+ Core ML sizes) of CHECKPOINT (default: the bundled weights for --dataset), beside PyTorch fp32."""
+    """One table of every format x precision made from CHECKPOINT (default: the bundled weights for --dataset):
+    status (exported / loads / matches / failed, with the reason), size, latency (1 and 2 threads) and mAP,
+    beside PyTorch fp32. A row that fails to export, load or run is one failed row; the others are measured.
+    With --min-map it is a gate for CI: exit 1 naming the rows under the floor or failed."""
     from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
     from slfm.errors import SlfmError
     from slfm.evaluate import machine
@@ -472,8 +665,31 @@ def artifacts(
         thread_list = sorted({int(t) for t in threads.split(",") if t.strip()})
     except ValueError:
         raise SlfmError(f"--threads {threads!r}: expected comma-separated integers such as 1,2") from None
+    from slfm.convert.api import TARGETS
+
+    def listed(value: str, allowed, what: str) -> list[str]:
+        got = [v.strip() for v in value.split(",") if v.strip()]
+        bad = [v for v in got if v not in allowed]
+        if bad:
+            raise SlfmError(f"--{what} {value!r}: unknown {bad[0]!r} (choose from {', '.join(allowed)})")
+        return got
+
+    rows = matrix(
+        listed(formats, TARGETS, "formats"),
+        listed(precisions, PRECISIONS, "precisions"),
+        listed(int8_sources, INT8_SOURCES, "int8"),
+    )
+    for p in extra:
+        if not Path(p).exists():
+            raise SlfmError(f"--artifact {p}: not found")
+        rows.append(Row(f"file {Path(p).name}", _format_of(Path(p)), "?", artifact=Path(p)))
+    if len({r.label for r in rows}) < len(rows):
+        raise SlfmError("--artifact: two files share a name; give each row a distinct file name")
     opts = {
         "checkpoint": ckpt,
+        "qat": qat_file,
+        "rows": rows,
+        "min_map": min_map,
         "data": Path(data),
         "kind": kind,
         "split": split,
@@ -493,6 +709,7 @@ def artifacts(
     mach = machine()
     built = build(opts)
     rows, n_eval = measure(opts, built)
+    opts["threads_used"] = thread_list
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {
@@ -503,7 +720,7 @@ def artifacts(
         "checkpoint": str(ckpt),
         "checkpoint_sha256": file_sha256(ckpt),
         "image_size": load_model(ckpt)[0].config.image_size,
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in opts.items()},
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in opts.items() if k != "rows"},
         "eval_images": n_eval,
         "calib": built["calib"],
         "qat_config": built["qat_config"],
@@ -515,6 +732,15 @@ def artifacts(
     chart(report, out.with_suffix(".png"))
     out.with_suffix(".md").write_text(markdown(report))
     click.echo(out.with_suffix(".md").read_text())
+    bad = gate(rows, min_map) if min_map is not None else []
+    if bad:
+        raise SlfmError(f"gate --min-map {min_map}: {len(bad)} row(s) failed it: " + "; ".join(bad))
+
+
+def _format_of(path: Path) -> str:
+    from slfm.convert.runtimes import runtime_for
+
+    return {"litert": "tflite", "executorch": "executorch", "coreml": "coreml"}.get(runtime_for(path), "unknown")
 
 
 if __name__ == "__main__":  # the latency worker (see latency_in_subprocess)

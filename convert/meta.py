@@ -24,12 +24,17 @@ def _schema():
 
 
 def embed_tflite(model: bytes, meta: ArtifactMeta) -> bytes:
-    """Add (or replace) the ``slfm`` metadata entry of a .tflite flatbuffer."""
+    """Add (or replace) the ``slfm`` metadata entry of a .tflite flatbuffer (buffers the model keeps after the
+    flatbuffer, by offset, are moved inline: repacking would drop them, leaving offsets out of range)."""
     import flatbuffers
     import numpy as np
 
     schema = _schema()
     m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    for b in m.buffers or []:  # data stored after the flatbuffer (ai-edge-quantizer's fp16 weights): packed
+        if getattr(b, "offset", 0) > 1:  # again below, that tail would be lost; carry it inline instead
+            b.data = np.frombuffer(model[b.offset : b.offset + b.size], dtype=np.uint8)
+            b.offset, b.size = 0, 0
     buf = schema.BufferT()
     buf.data = np.frombuffer(meta.to_json().encode(), dtype=np.uint8)
     m.buffers.append(buf)
@@ -67,3 +72,12 @@ def read_pte(path: str | Path) -> dict | None:
         return None
     (t,) = prog.load_method(PTE_METHOD).execute([])
     return json.loads(bytes(t.numpy().astype("uint8").tolist()).decode())
+
+
+def read_coreml(path: str | Path) -> dict | None:
+    """The ``slfm`` entry of a Core ML model's user-defined metadata (read from the spec: works on Linux)."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(path))
+    value = spec.description.metadata.userDefined.get(COREML_KEY)
+    return json.loads(value) if value else None

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slfm.artifact import ArtifactMeta, read_sidecar
+from slfm.artifact import ArtifactMeta, read_sidecar, sidecar_path
 from slfm.device_tests.pi_runner.backend import dequantize, quantize
 from slfm.errors import SlfmError
 
@@ -117,6 +117,15 @@ def _et_threads(threads: int) -> int:
     return have
 
 
+def check_pte_identifier(path: Path) -> None:
+    """executorch 1.5.1 aborts the whole process (not an exception) logging a non-ASCII program identifier:
+    anything handed to its loader is checked here first."""
+    with open(path, "rb") as f:
+        ident = f.read(8)[4:8]
+    if not (ident[:2] == b"ET" and ident[2:].isdigit()):
+        raise SlfmError(f"{path}: not an ExecuTorch program (no 'ET..' identifier at byte 4): corrupt or foreign")
+
+
 class ExecuTorchRunner(Runner):
     name = "executorch"
 
@@ -130,11 +139,8 @@ class ExecuTorchRunner(Runner):
 
         global _ET_POOL_FIXED
         self.torch = torch
-        with open(path, "rb") as f:
-            ident = f.read(8)[4:8]
-        # executorch 1.5.1 aborts the whole process (not an exception) logging a non-ASCII program identifier
-        if not (ident[:2] == b"ET" and ident[2:].isdigit()):
-            raise SlfmError(f"{path}: not an ExecuTorch program (no 'ET..' identifier at byte 4): corrupt or foreign")
+        check_pte_identifier(path)
+        self.path = path
         self.threads = _et_threads(threads)
         self.program = Runtime.get().load_program(path)
         self.method = self.program.load_method("forward")  # the XNNPACK delegate keeps the pool from here on
@@ -225,15 +231,57 @@ def runtime_for(path: Path) -> str:
     return {".tflite": "litert", ".pte": "executorch", ".mlpackage": "coreml", ".mlmodel": "coreml"}.get(suffix, "")
 
 
+# format -> the runtimes that run it here, the default first (``--runtime`` of slfm eval / detect / parity)
+FORMAT_RUNTIMES = {"tflite": ("litert", "tflite-runtime"), "executorch": ("executorch",), "coreml": ("coreml",)}
+
+
+def read_contract(path: Path) -> ArtifactMeta:
+    """The artifact's contract: its sidecar ``<artifact>.json``, else the copy embedded in the file (a user may
+    have downloaded the file alone). Reading it runs nothing from the file."""
+    if sidecar_path(path).is_file():
+        return read_sidecar(path)
+    from slfm.convert import meta as embedded
+
+    readers = {".tflite": embedded.read_tflite, ".pte": embedded.read_pte, ".mlpackage": embedded.read_coreml}
+    reader = readers.get(path.suffix.lower())
+    d = None
+    if reader is not None:
+        if path.suffix.lower() == ".pte":
+            check_pte_identifier(path)
+        try:
+            d = reader(path)
+        except Exception as e:  # a corrupt or foreign file: its loader's own first line
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise SlfmError(
+                f"{path}: no sidecar {sidecar_path(path).name}, and its embedded metadata is unreadable "
+                f"(corrupt, truncated or not an slfm artifact): {first[:200]}"
+            ) from e
+    if d is None:
+        raise SlfmError(
+            f"{path}: no contract: neither a sidecar {sidecar_path(path).name} nor slfm metadata inside the file "
+            "(every slfm artifact carries both)"
+        )
+    try:
+        return ArtifactMeta.from_dict(d)
+    except (ValueError, TypeError) as e:
+        raise SlfmError(f"{path}: unreadable embedded artifact metadata: {str(e).splitlines()[0][:200]}") from e
+
+
 def load_runner(path: str | Path, threads: int = 1, runtime: str = "auto") -> Runner:
-    """Load an artifact (its sidecar ``<artifact>.json`` must be beside it) into a :class:`Runner`."""
+    """Load an artifact into a :class:`Runner`, with its contract (:func:`read_contract`: the sidecar
+    ``<artifact>.json``, else the metadata inside the file)."""
     path = Path(path)
     if not path.exists():
         raise SlfmError(f"artifact not found: {path}")
     if runtime not in RUNTIMES:
         raise SlfmError(f"unknown runtime {runtime!r}: use one of {RUNTIMES}")
     kind = runtime_for(path) if runtime == "auto" else runtime
-    meta = read_sidecar(path)
+    meta = read_contract(path)
+    if runtime != "auto" and kind not in FORMAT_RUNTIMES.get(meta.format, ()):
+        raise SlfmError(
+            f"{path}: --runtime {runtime} cannot run a {meta.format} artifact "
+            f"(use one of {', '.join(FORMAT_RUNTIMES.get(meta.format, ()))})"
+        )
     runners = {
         "litert": TFLiteRunner,
         "tflite-runtime": TFLiteRuntimeRunner,

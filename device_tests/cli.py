@@ -77,7 +77,8 @@ from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGR
     type=click.Choice(["auto", "always", "never"]),
     default="auto",
     show_default=True,
-    help="per-layer comparison to name the first divergent layer (auto: for failing .tflite)",
+    help="per-layer comparison to name the first divergent layer (auto: for a failing .tflite or .pte; a .pte "
+    "is lowered again from its source checkpoint with every op tapped)",
 )
 @click.option("--no-tflite-runtime", is_flag=True, help="local: skip the tflite-runtime 2.14 venv run")
 @click.option(

@@ -322,12 +322,14 @@ def run_parity(opts: ParityOptions) -> dict:
                 and (opts.layers == "always" or row["passed"] is False)
             ):
                 row["divergence"] = _divergence(path, refs, meta, t)
+            elif meta.format == "executorch" and (
+                opts.layers == "always" or (opts.layers != "never" and row["passed"] is False)
+            ):
+                row["divergence"] = _divergence_pte(path, refs, meta, t, opts.threads)
             elif meta.format != "tflite" and row["passed"] is False:
                 row["divergence"] = {
                     "available": False,
-                    "reason": "layer-by-layer comparison is implemented for "
-                    "TFLite; ExecuTorch needs an ETRecord + ETDump from the converter (devtools "
-                    "Inspector)",
+                    "reason": f"layer-by-layer comparison is implemented for TFLite and ExecuTorch, not {meta.format}",
                 }
         rep["artifacts"].append(row)
         rep["passed"] = all(a["passed"] is not False for a in rep["artifacts"])
@@ -349,5 +351,20 @@ def _divergence(path: Path, refs: dict, meta: ArtifactMeta, t: dict) -> dict:
     ref, inputs, _ = refs[meta.image_size]
     try:
         return compare_layers(str(path), ref.module, inputs[:1], t["layer_snr_db"])
+    except Exception as e:  # the localisation is a diagnostic: never lose the row because of it
+        return {"available": False, "reason": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+
+
+def _divergence_pte(path: Path, refs: dict, meta: ArtifactMeta, t: dict, threads: int) -> dict:
+    """The first divergent op of a .pte (:mod:`slfm.device_tests.divergence_pte`); never loses the row."""
+    from slfm.convert.runtimes import load_runner
+    from slfm.device_tests.divergence_pte import compare_ops, source_module
+
+    if meta.image_size not in refs:
+        return {"available": False, "reason": "no reference run for this input size"}
+    ref, inputs, _ = refs[meta.image_size]
+    try:
+        module = source_module(path, meta)
+        return compare_ops(module, ref.module, inputs[:1], t["layer_snr_db"], load_runner(path, threads=threads))
     except Exception as e:  # the localisation is a diagnostic: never lose the row because of it
         return {"available": False, "reason": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}

@@ -333,10 +333,24 @@ def _mode_options(f):
     return f
 
 
+def _runtime_option(f):
+    from slfm.runnable import RUNTIMES
+
+    return click.option(
+        "--runtime",
+        type=click.Choice(RUNTIMES),
+        default="auto",
+        show_default=True,
+        help="for an artifact: the runtime to run it in (.tflite: litert, or tflite-runtime 2.14 as on a Pi; "
+        "auto: the format's default)",
+    )(f)
+
+
 @main.command("eval")
-@click.argument("checkpoint", required=False)
+@click.argument("model", metavar="[CHECKPOINT|ARTIFACT]", required=False)
 @_dataset_options
 @_mode_options
+@_runtime_option
 @click.option(
     "--json",
     "json_out",
@@ -370,13 +384,14 @@ def _mode_options(f):
 )
 @threads_option
 def eval_cmd(
-    checkpoint,
+    model,
     data,
     kind,
     split,
     class_map,
     mode,
     size,
+    runtime,
     json_out,
     limit,
     score_threshold,
@@ -385,35 +400,35 @@ def eval_cmd(
     bootstrap,
     threads,
 ):
-    """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint on a dataset split.
+    """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint or an artifact on a dataset split.
 
     CHECKPOINT: a path, or 'aizoo' / 'moxa3k' for the bundled weights (default: those of --dataset).
+    ARTIFACT: a .tflite or .pte (.mlpackage on macOS) from slfm convert: its input size and pre/post-processing
+    come from its contract (sidecar, or the metadata inside it), so this scores the file you ship.
     """
     from dataclasses import asdict, replace
 
-    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
     from slfm.evaluate import evaluate_samples, summary, write_report
-    from slfm.predictor import Predictor
+    from slfm.runnable import RunOptions, load_runnable
     from slfm.train import DEFAULT_VAL_SPLIT
     from slfm.voc import load_dataset
 
     post = replace(EVAL, score_threshold=score_threshold, nms_iou=nms_iou, cross_class_iou=cross_class_iou)
-    checkpoint = resolve_checkpoint(checkpoint, kind)
-    model, _ = load_model(checkpoint)
+    opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
+    loaded = load_runnable(model, opts, kind)
     split = split or DEFAULT_VAL_SPLIT[kind]
     samples = load_dataset(data, kind, split, _class_map(class_map), limit)
-    result = evaluate_samples(Predictor(model, model.config, mode, size, post), samples, bootstrap=bootstrap)
-    insize = size or (model.config.image_size if mode == "letterbox" else 840)
+    result = evaluate_samples(loaded.predictor(opts, post), samples, bootstrap=bootstrap)
+    insize = loaded.input_size(opts)
     meta = {
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": file_sha256(checkpoint),
+        **loaded.describe(),
         "dataset": kind,
         "data": str(data),
         "split": split,
         "mode": mode,
         "input_size": insize,
         "postprocess": asdict(post),
-        "title": f"{Path(checkpoint).name} on {kind} {split} ({mode} {insize})",
+        "title": f"{loaded.path.name} on {kind} {split} ({mode} {insize}, {loaded.runtime})",
     }
     if json_out:
         png = write_report(result, json_out, meta)
@@ -424,17 +439,23 @@ def eval_cmd(
 
 
 @main.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("paths", nargs=-1, required=True, metavar="[CHECKPOINT] SOURCE")
+@click.argument("paths", nargs=-1, required=True, metavar="[CHECKPOINT|ARTIFACT] SOURCE")
 @click.option("--out", type=OUT_DIR, default=Path("runs/detect"), show_default=True)
 @_mode_options
-@click.option("--score", type=FRACTION, default=0.5, show_default=True, help="score threshold")
-@click.option("--nms", type=FRACTION, default=0.3, show_default=True, help="NMS IoU threshold")
+@_runtime_option
+@click.option(
+    "--score", type=FRACTION, default=None, help="score threshold  [default: the artifact's contract, else 0.5]"
+)
+@click.option(
+    "--nms", type=FRACTION, default=None, help="NMS IoU threshold  [default: the artifact's contract, else 0.3]"
+)
 @threads_option
-def detect(paths, out, mode, size, score, nms, threads):
+def detect(paths, out, mode, size, runtime, score, nms, threads):
     """Detect faces with and without a mask ("mask" / "no mask") in SOURCE: an image, a folder of images, or a
     video.
 
     CHECKPOINT (optional): a path, or a bundled name; without it the bundled AIZOO weights are used.
+    ARTIFACT: a .tflite or .pte (.mlpackage on macOS) from slfm convert, run with its own contract.
 
     \b
     Which bundled weights (numbers: slfm info NAME, slfm/models/MODEL_CARD.md):
@@ -443,18 +464,16 @@ def detect(paths, out, mode, size, score, nms, threads):
       moxa3k  moxa3k_512.pt: crowded scenes with many small faces (Moxa3K);
               Moxa3K test mAP@0.5 0.68 at 512
     """
-    from slfm.checkpoint import load_model, resolve_checkpoint
     from slfm.detect import detect_path
     from slfm.draw import DISPLAY
-    from slfm.postprocess import PostprocessConfig
-    from slfm.predictor import Predictor
+    from slfm.runnable import RunOptions, load_runnable
 
     if len(paths) > 2:
-        raise click.UsageError(f"expected [CHECKPOINT] SOURCE, got {len(paths)} arguments")
-    checkpoint, source = (None, paths[0]) if len(paths) == 1 else paths
-    model, _ = load_model(resolve_checkpoint(checkpoint))
-    pred = Predictor(model, model.config, mode, size, PostprocessConfig(score_threshold=score, nms_iou=nms))
-    report = detect_path(pred, Path(source), out)
+        raise click.UsageError(f"expected [CHECKPOINT|ARTIFACT] SOURCE, got {len(paths)} arguments")
+    model, source = (None, paths[0]) if len(paths) == 1 else paths
+    opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
+    loaded = load_runnable(model, opts)
+    report = detect_path(loaded.predictor(opts, loaded.demo_post(score, nms)), Path(source), out)
     from collections import Counter
 
     shown = Counter(

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from slfm.checkpoint import ARTIFACT_SUFFIXES, BUNDLED
+from slfm.checkpoint import ARTIFACT_SUFFIXES
 from slfm.draw import draw, to_json
 from slfm.errors import SlfmError
 from slfm.images import IMAGE_SUFFIXES, DataWarning, read_image, write_image
@@ -29,8 +29,8 @@ def collect_inputs(source: Path) -> list[Path]:
         return files
     if source.suffix.lower() in ARTIFACT_SUFFIXES:
         raise SlfmError(
-            f"{source} is an on-device artifact: detect takes [CHECKPOINT] SOURCE, an slfm checkpoint (.pt, or "
-            f"{' / '.join(BUNDLED)}) and an image, folder or video; artifacts are checked with `slfm parity`"
+            f"{source} is an on-device artifact: detect takes [CHECKPOINT|ARTIFACT] SOURCE, so give the image, "
+            f"folder or video after it (slfm detect {source} photo.jpg)"
         )
     if source.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
         raise SlfmError(

@@ -395,11 +395,15 @@ def test_detect_says_what_it_takes_when_given_an_artifact(tmp_path):
     art = tmp_path / "model.tflite"
     art.write_bytes(b"\x1c\x00\x00\x00TFL3" + os.urandom(100))
     code, out = invoke("detect", art)
-    assert code == 1 and "model.tflite is an on-device artifact: detect takes [CHECKPOINT] SOURCE" in out
+    assert code == 1 and "model.tflite is an on-device artifact: detect takes [CHECKPOINT|ARTIFACT] SOURCE" in out
     write_photo(tmp_path / "p.jpg")
-    code, out = invoke("detect", art, tmp_path / "p.jpg")
-    assert code == 1 and "model.tflite is an on-device artifact, not a slfm checkpoint" in out
-    assert "corrupt" not in out
+    code, out = invoke("detect", art, tmp_path / "p.jpg")  # an artifact is run, so a broken one says why
+    assert code == 1 and f"{art}: no sidecar model.tflite.json, and its embedded metadata is unreadable" in out
+    assert len(out.strip().splitlines()) == 1 and "Traceback" not in out
+    pte = tmp_path / "model.pte"  # not an ExecuTorch program: refused before executorch could abort the process
+    pte.write_bytes(b"\x00\x00\x00\x00\xff\xfe" + os.urandom(64))
+    code, out = invoke("detect", pte, tmp_path / "p.jpg")
+    assert code == 1 and f"{pte}: not an ExecuTorch program (no 'ET..' identifier at byte 4)" in out, out
 
 
 @pytest.mark.parametrize("spec", ["ssh://-vvv", "ssh://-oBatchMode", "ssh://-q@pi", "ssh://-Fx:22"])

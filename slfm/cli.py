@@ -45,6 +45,7 @@ LAZY_BENCH = {
     "ablation": "slfm.ablation:ablation",
     "layers": "slfm.quantize.layers:layers",
     "latency": "slfm.convert.latency:latency",
+    "nofaces": "slfm.nofaces:nofaces",
 }
 
 

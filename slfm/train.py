@@ -269,10 +269,12 @@ def sync_log(path: Path, train_state: dict | None) -> None:
     up to the checkpoint's (rows of epochs redone after it dropped, its own row restored if the kill came
     before it was written). Rewritten atomically."""
     rows: list[list[str]] = []
-    if train_state is not None and path.is_file():
-        with open(path, newline="") as f:
-            done = int(train_state["epoch"]) + 1
-            rows = [r for r in list(csv.reader(f))[1:] if r and r[0].isdigit() and int(r[0]) <= done]
+    if train_state is not None:
+        done = int(train_state["epoch"]) + 1
+        if path.is_file():
+            with open(path, newline="") as f:
+                rows = [r for r in list(csv.reader(f))[1:] if r and r[0].isdigit() and int(r[0]) <= done]
+        # resumed into a new folder (e.g. from an epoch<N>.pt snapshot): the log starts with the checkpoint's row
         if train_state.get("log_row") and not any(int(r[0]) == done for r in rows):
             rows.append([_fmt(train_state["log_row"].get(k)) for k in CSV_FIELDS])
     buf = io.StringIO()

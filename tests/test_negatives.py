@@ -72,3 +72,20 @@ def test_bundled_models_report_nothing_where_there_is_no_face(path):
     pred = Predictor(model, model.config, "letterbox", None, DEMO)  # as `slfm detect`
     hits = {name: float(d.scores.max()) for name, im in no_face_probes().items() if len(d := pred(im).scores)}
     assert not hits, f"{path.name} reports detections at >= {DEMO.score_threshold} on no-face inputs: {hits}"
+
+
+def test_bench_nofaces_reports_each_probe(tmp_path):
+    from click.testing import CliRunner
+
+    from slfm.cli import main
+
+    res = CliRunner().invoke(main, ["bench", "nofaces", "aizoo", "--threads", "1", "--out", str(tmp_path / "nf")])
+    assert res.exit_code == 0, res.output
+    import json
+
+    report = json.loads((tmp_path / "nf.json").read_text())
+    (row,) = report["models"]
+    assert set(row["probes"]) == set(no_face_probes()) and row["input_size"] == 480
+    assert row["hits"] == [p for p, s in row["probes"].items() if s >= DEMO.score_threshold]
+    assert "black 640x480" in row["hits"]  # aizoo_480, trained without negatives: "mask 0.97" on a covered camera
+    assert "| aizoo | 480 |" in (tmp_path / "nf.md").read_text()

@@ -20,12 +20,14 @@ TARGETS = ("tflite", "coreml", "executorch")
 SUFFIX = {"tflite": ".tflite", "coreml": ".mlpackage", "executorch": ".pte"}
 
 
-def artifact_name(fmt: str, size: int, precision: str, quantization: str | None, nhwc: bool) -> str:
+def artifact_name(fmt: str, size: int, precision: str, quantization: str | None, nhwc: bool, nms: bool = False) -> str:
     parts = ["slfm", str(size), precision]
     if precision == "int8" and quantization:
         parts.append(quantization.split("-")[0])  # qat | ptq | weights
     if nhwc:
         parts.append("nhwc")
+    if nms:
+        parts.append("nms")
     return "_".join(parts) + SUFFIX[fmt]
 
 
@@ -173,8 +175,9 @@ def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
     return path
 
 
-def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: bool = True) -> Path:
-    from slfm.convert.coreml import to_coreml
+def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: bool = True, nms: bool = False) -> Path:
+    """``nms``: the Vision pipeline (decode + NMS inside, :mod:`slfm.convert.coreml_nms`) around the model."""
+    from slfm.convert.coreml import COMPUTE_UNITS, to_coreml
 
     if nhwc:
         raise SlfmError("--nhwc is a TFLite option; the Core ML model takes an image (or NCHW tensor)")
@@ -188,8 +191,26 @@ def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: boo
         quant = src.quantization + "-w8a8"
     meta = src.meta("coreml", precision, quantized, quantization=quant)
     meta.extra["coreml_input"] = "image" if image_input else "tensor"
+    meta.extra["compute_units"] = COMPUTE_UNITS
+    if nms:
+        if not image_input:
+            raise SlfmError("the Core ML NMS pipeline is for Vision: it takes an image input")
+        meta.outputs = ["confidence", "coordinates"]
+        meta.extra["coreml_nms"] = {
+            "models": "raw mlprogram (loc, scores) -> decoder mlprogram -> NonMaximumSuppression",
+            "class_labels": list(meta.classes[1:]),
+            "coordinates": "cx, cy, w, h normalised to the network input (letterboxed, pad right/bottom)",
+            "iou_threshold": meta.nms_iou,
+            "confidence_threshold": meta.score_threshold,
+            "per_class": True,
+            "cross_class_suppression": "not applied (host-side only)",
+        }
     ml = to_coreml(module, x, meta, precision, image_input=image_input, quantized=quantized)
-    path = out / artifact_name("coreml", src.model.config.image_size, precision, quant, False)
+    if nms:
+        from slfm.convert.coreml_nms import nms_pipeline
+
+        ml = nms_pipeline(ml, meta)
+    path = out / artifact_name("coreml", src.model.config.image_size, precision, quant, False, nms)
     with atomic_path(path) as tmp:  # a folder: swapped in whole
         ml.save(str(tmp))
     write_sidecar(path, meta)
@@ -216,9 +237,12 @@ def convert(
     calibration=None,
     calib_total: int | None = None,
     calib_desc: str | None = None,
+    coreml_nms: bool = False,
 ) -> list[Path]:
+    """``coreml_nms``: the Core ML artifact is the Vision pipeline with decode and NMS inside."""
     src = Source(checkpoint, qat, calibration, calib_total, calib_desc)
     paths = []
     for fmt in tqdm(targets, desc="convert", leave=False):
-        paths.append(CONVERTERS[fmt](src, precision, nhwc, Path(out)))
+        kw = {"nms": True} if fmt == "coreml" and coreml_nms else {}
+        paths.append(CONVERTERS[fmt](src, precision, nhwc, Path(out), **kw))
     return paths

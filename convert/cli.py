@@ -59,6 +59,11 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
 )
 @click.option("--ptq", is_flag=True, help="int8 by post-training quantization here, even where a QAT checkpoint exists")
 @click.option("--nhwc", is_flag=True, help="TFLite: channels-last input [1, S, S, 3]")
+@click.option(
+    "--coreml-nms",
+    is_flag=True,
+    help="Core ML: a pipeline with decode and NMS inside, for Vision (VNRecognizedObjectObservation with labels)",
+)
 @click.option("--out", type=OUT_DIR, default=Path("artifacts"), show_default=True)
 @click.option(
     "--data",
@@ -71,14 +76,14 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
 @click.option("--class-map", default=None)
 @click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images")
 @threads_option
-def convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib, threads):
+def convert(checkpoint, to, precision, qat, ptq, nhwc, coreml_nms, out, data, kind, split, class_map, calib, threads):
     """Convert an fp32 CHECKPOINT (a path, or 'aizoo' / 'moxa3k'; default: the bundled weights for --dataset)
     to on-device artifacts (+ <artifact>.json contracts) in OUT."""
     with folder_lock(out, "slfm convert"):  # refused before any work if another live convert writes there
-        _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib)
+        _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib, coreml_nms)
 
 
-def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib):
+def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, class_map, calib, coreml_nms=False):
     from slfm.checkpoint import bundled_qat, resolve_checkpoint
     from slfm.convert.api import convert as run
     from slfm.errors import SlfmError
@@ -87,6 +92,8 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
     if qat is not None and ptq:
         raise SlfmError("--qat and --ptq exclude each other: int8 comes from one of them")
     targets, skipped = targets_of(to, precision, nhwc)
+    if coreml_nms and "coreml" not in targets:
+        raise SlfmError("--coreml-nms is a Core ML option: add --to coreml")
     defaulted = False  # the bundled QAT serves TFLite and ExecuTorch; Core ML int8 stays int8 weights unless asked
     if precision == "int8" and qat is None and not ptq and set(targets) & {"tflite", "executorch"}:
         qat = bundled_qat(checkpoint)
@@ -121,10 +128,12 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
     if defaulted and "coreml" in targets:
         others = [t for t in targets if t != "coreml"]
         made = dict(zip(others, run(checkpoint, others, precision, out, qat, nhwc), strict=True))
-        made["coreml"] = run(checkpoint, ["coreml"], precision, out)[0]  # int8 weights, as without a QAT file
+        made["coreml"] = run(checkpoint, ["coreml"], precision, out, coreml_nms=coreml_nms)[
+            0
+        ]  # int8 weights, as without a QAT file
         paths = [made[t] for t in targets]
     else:
-        paths = run(checkpoint, targets, precision, out, qat, nhwc, calibration, total, desc)
+        paths = run(checkpoint, targets, precision, out, qat, nhwc, calibration, total, desc, coreml_nms)
     for p in paths:
         click.echo(str(p))
     for fmt, path in zip(targets, paths, strict=True):

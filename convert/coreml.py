@@ -22,6 +22,10 @@ from slfm.convert.failures import conversion_error
 from slfm.convert.meta import COREML_KEY
 from slfm.convert.toolchain import require
 
+# The compute units the model is saved for (and recorded in the contract as ``extra.compute_units``): Core ML
+# picks among CPU, GPU and Neural Engine at load time; an app may restrict this in MLModelConfiguration.
+COMPUTE_UNITS = "ALL"
+
 
 def to_coreml(
     module: torch.nn.Module,
@@ -58,6 +62,7 @@ def to_coreml(
             convert_to="mlprogram",
             compute_precision=compute,
             minimum_deployment_target=target,
+            compute_units=getattr(ct.ComputeUnit, COMPUTE_UNITS),
             skip_model_load=True,
         )
         if precision == "int8" and not quantized:

@@ -185,6 +185,11 @@ class CoreMLRunner(Runner):
 
     def __init__(self, path: Path, meta: ArtifactMeta, threads: int = 1) -> None:
         super().__init__(meta)
+        if meta.extra.get("coreml_nms"):
+            raise SlfmError(
+                f"{path}: a Core ML NMS pipeline outputs detections for Vision, not loc/scores; "
+                "parity and eval take the raw model (slfm convert without --coreml-nms)"
+            )
         if sys.platform != "darwin":
             raise SlfmError(
                 f"{path}: Core ML prediction needs macOS (coremltools cannot run models on {sys.platform}); "

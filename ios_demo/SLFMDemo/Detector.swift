@@ -24,11 +24,14 @@ enum DetectorError: Error, CustomStringConvertible {
 
 /// Letterbox (Core Image, bilinear; geometry from SLFMCore's `Letterbox`) -> Core ML (through Vision when the
 /// model takes an image, directly when it takes a tensor) -> SLFMCore's `postprocess` -> boxes in frame pixels.
+/// A model made with `slfm convert --coreml-nms` (outputs `confidence`, `coordinates`: decode and per-class NMS
+/// inside) gives Vision's `VNRecognizedObjectObservation`s; only the cross-class step then runs here.
 final class Detector {
     let meta: ModelMeta
     let label: String
     private let model: MLModel
     private let visionModel: VNCoreMLModel?
+    private let nmsPipeline: Bool
     private let inputName: String
     private let anchors: [Float]
     private let encoder: InputEncoder
@@ -52,9 +55,11 @@ final class Detector {
         }
         inputName = input.key
         visionModel = input.value.type == .image ? try VNCoreMLModel(for: model) : nil
+        let outputs = model.modelDescription.outputDescriptionsByName
+        nmsPipeline = visionModel != nil && outputs["confidence"] != nil && outputs["coordinates"] != nil
         anchors = try meta.anchors()
         encoder = InputEncoder(meta: meta)
-        label = "Core ML \(visionModel == nil ? "tensor" : "Vision") \(meta.precision)"
+        label = "Core ML \(visionModel == nil ? "tensor" : nmsPipeline ? "Vision NMS" : "Vision") \(meta.precision)"
     }
 
     func detect(_ frame: CVPixelBuffer) throws -> FrameResult {
@@ -62,6 +67,12 @@ final class Detector {
         let lb = Letterbox(height: h, width: w, size: meta.imageSize)
         let input = try letterbox(frame, lb)
         let t0 = DispatchTime.now().uptimeNanoseconds
+        if nmsPipeline, let vm = visionModel {
+            let dets = try runVisionNMS(vm, input)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            return FrameResult(detections: dets.map { lb.toImagePixels($0, imageHeight: h, imageWidth: w) },
+                               width: w, height: h, inferenceMs: ms)
+        }
         let (loc, scores) = try visionModel.map { try runVision($0, input) } ?? runTensor(input)
         let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         let dets = try postprocess(loc: loc, scores: scores, numClasses: meta.numClasses, priors: anchors,
@@ -100,6 +111,25 @@ final class Detector {
             obs.featureValue.multiArrayValue.map { (obs.featureName, $0) }
         }
         return try split(arrays)
+    }
+
+    /// The NMS pipeline's observations as detections in normalised input coordinates (top-left origin; Vision's
+    /// boxes are bottom-left), labelled by the sidecar's class index, then SLFMCore's cross-class suppression.
+    private func runVisionNMS(_ vm: VNCoreMLModel, _ input: CVPixelBuffer) throws -> [Detection] {
+        let request = VNCoreMLRequest(model: vm)
+        request.imageCropAndScaleOption = .scaleFill  // already size x size: no further scaling
+        try VNImageRequestHandler(cvPixelBuffer: input, options: [:]).perform([request])
+        let dets: [Detection] = (request.results as? [VNRecognizedObjectObservation] ?? []).compactMap { obs in
+            guard let top = obs.labels.first, let label = meta.classes.firstIndex(of: top.identifier) else { return nil }
+            let b = obs.boundingBox
+            return Detection(x1: Float(b.minX), y1: Float(1 - b.maxY), x2: Float(b.maxX), y2: Float(1 - b.minY),
+                             score: top.confidence, label: label)
+        }.sorted { $0.score > $1.score }
+        let cfg = meta.postprocess
+        guard cfg.crossClassIoU > 0 else { return Array(dets.prefix(cfg.maxDetections)) }
+        let keep = NMS.crossClassSuppress(dets.flatMap { [$0.x1, $0.y1, $0.x2, $0.y2] }, dets.map(\.score),
+                                          labels: dets.map(\.label), iouThreshold: cfg.crossClassIoU)
+        return keep.prefix(cfg.maxDetections).map { dets[$0] }
     }
 
     private func runTensor(_ input: CVPixelBuffer) throws -> ([Float], [Float]) {

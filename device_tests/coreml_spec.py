@@ -40,10 +40,21 @@ def spec_checks(path: Path, meta: ArtifactMeta) -> list[dict]:
         add("input_shape", shape, want, shape == want)
     add("outputs", len(outputs), 2, len(outputs) == 2)
     kind = spec.WhichOneof("Type")
-    add("model_type", kind, "mlProgram", kind == "mlProgram")
-    if kind == "mlProgram":
+    want = "pipeline" if meta.extra.get("coreml_nms") else "mlProgram"  # slfm convert --coreml-nms: for Vision
+    add("model_type", kind, want, kind == want)
+    programs = [spec] if kind == "mlProgram" else []
+    if kind == "pipeline":
+        models = list(spec.pipeline.models)
+        kinds = [m.WhichOneof("Type") for m in models]
+        expected = ["mlProgram", "mlProgram", "nonMaximumSuppression"]
+        add("pipeline_models", kinds, expected, kinds == expected)
+        programs = [m for m in models if m.WhichOneof("Type") == "mlProgram"]
+    if programs:
         n_ops = sum(
-            len(b.operations) for f in spec.mlProgram.functions.values() for b in f.block_specializations.values()
+            len(b.operations)
+            for m in programs
+            for f in m.mlProgram.functions.values()
+            for b in f.block_specializations.values()
         )
         add("ops", n_ops, "> 0", n_ops > 0)
     return out

@@ -123,3 +123,13 @@ def test_runners_refuse_the_nms_pipeline(nms_package):
 
     with pytest.raises(SlfmError, match="NMS pipeline outputs detections"):
         load_runner(nms_package)
+
+
+def test_parity_spec_checks_accept_the_nms_pipeline(nms_package):
+    from slfm.artifact import read_sidecar
+    from slfm.device_tests.coreml_spec import spec_checks
+
+    checks = {c["name"]: c for c in spec_checks(nms_package, read_sidecar(nms_package))}
+    assert all(c["passed"] for c in checks.values()), checks
+    assert checks["model_type"]["value"] == "pipeline" and checks["ops"]["value"] > 0
+    assert "pipeline_models" in checks

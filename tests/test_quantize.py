@@ -192,8 +192,9 @@ def test_qat_cli_keeps_the_checkpoints_data_recipe_unless_told(real_checkpoint, 
     assert trained_recipe({"train_config": trained}) == {
         "full_image_prob": trained.get("full_image_prob") or 0.0,
         "class_balance": bool(trained.get("class_balance")),
+        "negative_prob": trained.get("negative_prob") or 0.0,
     }
-    assert trained_recipe({}) == {"full_image_prob": 0.0, "class_balance": False}  # older checkpoints
+    assert trained_recipe({}) == {"full_image_prob": 0.0, "class_balance": False, "negative_prob": 0.0}  # older
     args = ["qat", "moxa3k", "--data", str(moxa), "--epochs", "1", "--batch-size", "4", "--limit", "8"]
     args += ["--calib", "8", "--workers", "0", "--val-split", "", "--out", str(tmp_path), "--full-image-prob", "0.25"]
     r = CliRunner().invoke(main, args, catch_exceptions=False)

@@ -41,10 +41,19 @@ def training_summary(checkpoint: Path) -> dict:
 
 
 def _val_split(train_config: dict) -> str:
-    from slfm.train import DEFAULT_VAL_SPLIT
+    """The validation split a run used: as given, else what slfm.sources.default_splits chose for its split."""
+    from slfm.sources import default_splits
 
     v = train_config.get("val_split")
-    return DEFAULT_VAL_SPLIT.get(train_config["dataset"], "val") if v is None else (v or "none")
+    return default_splits(train_config["dataset"], train_config.get("split"), None)[1] if v is None else (v or "none")
+
+
+def _data_line(t: dict) -> str:
+    """``aizoo `fit``` or, for several sources, ``moxa3k `fit` + aizoo `fit```."""
+    from slfm.sources import default_splits
+
+    sources = t.get("sources") or [{"dataset": t["dataset"], "split": t.get("split")}]
+    return " + ".join(f"{s['dataset']} `{s.get('split') or default_splits(s['dataset'])[0]}`" for s in sources)
 
 
 # Commands on the card are shown as a reader of the repository runs them: datasets under ../shared/data (where
@@ -112,7 +121,7 @@ def card_markdown(cards: list[dict]) -> str:
         lines += [
             f"## `{c['file']}` ({c['size_bytes'] / 1e6:.2f} MB)",
             "",
-            f"- Data: {t['dataset']} `{t['split']}` split"
+            f"- Data: {_data_line(t)} split"
             + (f" (first {t['limit']} images)" if t.get("limit") else "")
             + (
                 "; last epoch shipped (no validation during training)"

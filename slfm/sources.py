@@ -69,7 +69,8 @@ def zip_sources(
     val_split: str | None = None,
 ) -> list[Source]:
     """Repeated ``--data`` / ``--dataset`` / ``--split`` / ``--source-weight`` options paired by position: each
-    of the other lists has one entry per ``--data`` or a single one for all (none: the defaults)."""
+    of the other lists has one entry per ``--data`` or a single one for all (none: the defaults). ``class_map``
+    applies to the ``voc`` sources (the other layouts have their own)."""
 
     def per_source(values: Sequence, what: str, default):
         if not values:
@@ -90,7 +91,7 @@ def zip_sources(
             raise SlfmError(f"--source-weight {w}: must be > 0")
     return named(
         [
-            Source(str(Path(d).resolve()), k, s, class_map, float(w), val_split)
+            Source(str(Path(d).resolve()), k, s, class_map if k == "voc" else None, float(w), val_split)
             for d, k, s, w in zip(data, kinds_, splits_, weights_, strict=True)
         ]
     )

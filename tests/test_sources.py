@@ -37,6 +37,8 @@ def test_repeated_options_pair_by_position(tmp_path):
     srcs = zip_sources([a, b], ["aizoo", "moxa3k"], [], [1.0, 3.0])
     assert [(s.dataset, s.weight, s.name) for s in srcs] == [("aizoo", 1.0, "aizoo"), ("moxa3k", 3.0, "moxa3k")]
     assert srcs[0].data == str(a.resolve())
+    mixed = zip_sources([a, b], ["voc", "aizoo"], [], [], {"nomask": 1})
+    assert mixed[0].class_map == {"nomask": 1} and mixed[1].class_map is None  # aizoo keeps its own class map
     same = zip_sources([a, b], ["voc"], ["train"])  # one value applies to every source
     assert [(s.dataset, s.split, s.name) for s in same] == [("voc", "train", "voc"), ("voc", "train", "voc2")]
     with pytest.raises(SlfmError, match="2 --dataset options for 3 --data"):

@@ -125,12 +125,19 @@ def compare_layers(
                 "snr_db": snr_db(ref[path_], y),
                 "max_abs_error": float(np.max(np.abs(ref[path_] - y))),
             }
+    method = "TFLite intermediate tensors (builtin kernels, all tensors preserved) vs PyTorch module outputs"
+    return layer_report(method, chosen, snr_threshold_db)
+
+
+def layer_report(method: str, chosen: dict[str, dict], snr_threshold_db: float) -> dict:
+    """Per-module rows (``{module: {op_index, snr_db, ...}}``) in op order, the first one under the threshold and
+    the one with the largest SNR drop from its predecessor: the report of every runtime's divergence check."""
     layers = sorted(({"module": k, **v} for k, v in chosen.items()), key=lambda r: r["op_index"])
     first = next((r for r in layers if r["snr_db"] < snr_threshold_db), None)
     drops = [(layers[i - 1]["snr_db"] - r["snr_db"], r) for i, r in enumerate(layers) if i > 0]
     largest = max(drops, key=lambda d: d[0])[1] if drops else None
     return {
-        "method": "TFLite intermediate tensors (builtin kernels, all tensors preserved) vs PyTorch module outputs",
+        "method": method,
         "snr_threshold_db": snr_threshold_db,
         "layers_compared": len(layers),
         "first_divergent_layer": first,

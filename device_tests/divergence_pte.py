@@ -19,7 +19,7 @@ import torch
 
 from slfm.artifact import ArtifactMeta
 from slfm.device_tests.compare import snr_db
-from slfm.device_tests.divergence import torch_module_outputs
+from slfm.device_tests.divergence import layer_report, torch_module_outputs
 from slfm.errors import SlfmError
 
 METHOD = (
@@ -108,18 +108,7 @@ def compare_ops(
             "snr_db": snr_db(ref[path], y),
             "max_abs_error": float(np.max(np.abs(ref[path] - y))),
         }
-    layers = sorted(({"module": k, **v} for k, v in chosen.items()), key=lambda r: r["op_index"])
-    first = next((r for r in layers if r["snr_db"] < snr_threshold_db), None)
-    drops = [(layers[i - 1]["snr_db"] - r["snr_db"], r) for i, r in enumerate(layers) if i > 0]
-    largest = max(drops, key=lambda d: d[0])[1] if drops else None
-    res = {
-        "method": METHOD,
-        "snr_threshold_db": snr_threshold_db,
-        "layers_compared": len(layers),
-        "first_divergent_layer": first,
-        "largest_snr_drop_layer": largest,
-        "layers": layers,
-    }
+    res = layer_report(METHOD, chosen, snr_threshold_db)
     if shipped is not None:  # the tapped program's own outputs (loc, scores) against the file's
         loc, scores = shipped(x)
         res["reproduces_artifact_snr_db"] = min(snr_db(loc, out[0][0]), snr_db(scores, out[1][0]))

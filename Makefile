@@ -46,8 +46,15 @@ pi-stop:
 	@pid=$${SLFM_PI_ROOT:-/var/cache/slfm-pi-root}/rootfs/run/sshd.pid; \
 	if [ -f $$pid ] && kill -0 $$(cat $$pid) 2>/dev/null; then kill $$(cat $$pid) && echo "emulated Pi sshd stopped"; fi
 
+# The whole suite (what CI runs, about 45 min on 2 cores); the 15 slowest tests are listed at the end.
 test: install toolchains
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -q -m "not slow"; rc=$$?; $(MAKE) --no-print-directory pi-stop; exit $$rc
+	$(VENV)/bin/python -m pytest -q --durations=15; rc=$$?; $(MAKE) --no-print-directory pi-stop; exit $$rc
 
-.PHONY: install main toolchains pi-stop test
+# The quick subset for edit-test loops (about 2 min): every test not marked slow (training, conversion, the
+# toolchain suites); no toolchain set-up.
+test-fast: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+.PHONY: install main toolchains pi-stop test test-fast

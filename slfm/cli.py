@@ -436,7 +436,9 @@ def eval_cmd(
         click.echo(f"report: {json_out}" + (f", PR curves: {png}" if png else ""))
     s = summary(result)
     keys = ("images", "ap50", "map50", "map50_95", "map50_bootstrap")
-    click.echo(json.dumps({k: s[k] for k in keys if k in s}, indent=1))
+    shown = {k: s[k] for k in keys if k in s}
+    shown["ap50_95_by_face_size"] = {b: v["ap50_95"] for b, v in s["ap50_95_by_size"].items()}
+    click.echo(json.dumps(shown, indent=1))
 
 
 @main.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,5 +1,5 @@
 """Detection metrics: VOC AP at IoU 0.5 (all-point interpolation, as the paper) and COCO-style
-AP@[.5:.95] (101-point, up to 100 detections an image, as pycocotools)."""
+AP@[.5:.95] (101-point, up to 100 detections an image, as pycocotools), overall and by face size."""
 
 from __future__ import annotations
 
@@ -18,12 +18,22 @@ class ImageDetections:
     labels: np.ndarray  # [K]
 
 
+# COCO's face-size buckets (pixels of the original image, box area w*h), as pycocotools' areaRng.
+AREA_RANGES: dict[str, tuple[float, float]] = {
+    "small": (0.0, 32.0**2),
+    "medium": (32.0**2, 96.0**2),
+    "large": (96.0**2, 1e5**2),
+}
+
+
 def _match_image(det_boxes, gt_boxes, thresholds: np.ndarray, rule: str) -> np.ndarray:
     """True-positive flags [T, K] for detections already sorted by descending score.
 
     rule 'voc': a detection takes its best-overlap ground truth; TP if IoU > t and that box is free.
-    rule 'coco': a detection takes the best free ground truth with IoU >= t.
+    rule 'coco': a detection takes the best free ground truth with IoU >= t (``_match_coco`` with nothing ignored).
     """
+    if rule == "coco":
+        return _match_coco(det_boxes, gt_boxes, np.zeros(gt_boxes.shape[0], bool), thresholds)[0]
     tp = np.zeros((thresholds.size, det_boxes.shape[0]), dtype=bool)
     if det_boxes.shape[0] == 0 or gt_boxes.shape[0] == 0:
         return tp
@@ -31,16 +41,91 @@ def _match_image(det_boxes, gt_boxes, thresholds: np.ndarray, rule: str) -> np.n
     for ti, t in enumerate(thresholds):
         used = np.zeros(gt_boxes.shape[0], dtype=bool)
         for d in range(det_boxes.shape[0]):
-            if rule == "voc":
-                g = int(np.argmax(ov[d]))
-                if ov[d, g] > t and not used[g]:
-                    used[g] = tp[ti, d] = True
-            else:
-                cand = np.where(used, -1.0, ov[d])
-                g = int(np.argmax(cand))
-                if cand[g] >= min(t, 1 - 1e-10):
-                    used[g] = tp[ti, d] = True
+            g = int(np.argmax(ov[d]))
+            if ov[d, g] > t and not used[g]:
+                used[g] = tp[ti, d] = True
     return tp
+
+
+def _match_coco(det_boxes, gt_boxes, gt_ignore: np.ndarray, thresholds: np.ndarray):
+    """pycocotools' matching: ([T, K] matched, [T, K] matched to an ignored ground truth).
+
+    Each detection (sorted by descending score) takes the free ground truth of highest IoU >= t, preferring
+    ones that are not ignored: once it holds a regular box it never moves to an ignored one.
+    """
+    k = det_boxes.shape[0]
+    matched = np.zeros((thresholds.size, k), dtype=bool)
+    on_ignored = np.zeros((thresholds.size, k), dtype=bool)
+    if k == 0 or gt_boxes.shape[0] == 0:
+        return matched, on_ignored
+    ov = iou(det_boxes, gt_boxes).astype(np.float64)
+    groups = [np.flatnonzero(~gt_ignore), np.flatnonzero(gt_ignore)]  # regular boxes first
+    for ti, t in enumerate(thresholds):
+        used = np.zeros(gt_boxes.shape[0], dtype=bool)
+        for d in range(k):
+            for is_ignored, idx in enumerate(groups):
+                if idx.size == 0:
+                    continue
+                cand = np.where(used[idx], -1.0, ov[d, idx])
+                j = idx.size - 1 - int(np.argmax(cand[::-1]))  # the last of equal IoUs, as pycocotools' loop
+                if cand[j] >= min(t, 1 - 1e-10):
+                    used[idx[j]] = matched[ti, d] = True
+                    on_ignored[ti, d] = bool(is_ignored)
+                    break
+    return matched, on_ignored
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def coco_ap_by_size(
+    detections: Sequence[ImageDetections],
+    gt_boxes: Sequence[np.ndarray],
+    gt_labels: Sequence[np.ndarray],
+    class_names: dict[int, str],
+    max_dets: int = 100,
+) -> dict:
+    """COCO AP@[.5:.95] per face-size bucket (pycocotools' AP_small/medium/large): ground truth outside the
+    bucket is ignored, and so are unmatched detections outside it. Per bucket: the mean over classes that have
+    ground truth there (None when none has), the per-class AP and the ground-truth count."""
+    coco_t = np.linspace(0.5, 0.95, 10)
+    out: dict = {}
+    for bucket, (lo, hi) in AREA_RANGES.items():
+        per_class, counts = {}, {}
+        for label, name in class_names.items():
+            scores: list[list[np.ndarray]] = [[] for _ in coco_t]
+            tps: list[list[np.ndarray]] = [[] for _ in coco_t]
+            n_gt = 0
+            for det, gb, gl in zip(detections, gt_boxes, gt_labels, strict=True):
+                g = gb[gl == label]
+                ga = _area(g)
+                g_ign = (ga < lo) | (ga > hi)
+                n_gt += int((~g_ign).sum())
+                m = det.labels == label
+                b, sc = det.boxes[m], det.scores[m]
+                order = np.argsort(-sc, kind="mergesort")[:max_dets]
+                b, sc = b[order], sc[order]
+                matched, on_ign = _match_coco(b, g, g_ign, coco_t)
+                da = _area(b)
+                keep = ~(on_ign | (~matched & ((da < lo) | (da > hi))))
+                for ti in range(coco_t.size):
+                    scores[ti].append(sc[keep[ti]])
+                    tps[ti].append(matched[ti][keep[ti]])
+            counts[name] = n_gt
+            if n_gt == 0:
+                continue
+            aps = []
+            for ti in range(coco_t.size):
+                rec, prec, _ = _pr_curve(scores[ti], tps[ti], n_gt)
+                aps.append(coco_ap(rec, prec))
+            per_class[name] = float(np.mean(aps))
+        out[bucket] = {
+            "ap50_95": float(np.mean(list(per_class.values()))) if per_class else None,
+            "per_class": per_class,
+            "gt_counts": counts,
+        }
+    return out
 
 
 def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -123,4 +208,5 @@ def evaluate(
     aps = list(out["ap50"].values())
     out["map50"] = float(np.mean(aps)) if aps else 0.0
     out["map50_95"] = float(np.mean(list(out["ap50_95"].values()))) if aps else 0.0
+    out["ap50_95_by_size"] = coco_ap_by_size(detections, gt_boxes, gt_labels, class_names, coco_max_dets)
     return out

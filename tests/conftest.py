@@ -73,6 +73,17 @@ def retinaface_model(retinaface_weights):
     return model.eval()
 
 
+# Fixtures that need ../shared: a test using one (directly or through another fixture) gets the `data` marker,
+# so `-m "not data"` selects what runs on a bare clone.
+DATA_FIXTURES = frozenset({"moxa", "aizoo_sample", "retinaface_weights", "backbone_weights"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if DATA_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+
+
 def random_boxes(rng: np.random.Generator, n: int, size: float = 100.0) -> np.ndarray:
     xy = rng.uniform(0, size, (n, 2))
     wh = rng.uniform(size / 100, size / 3, (n, 2))

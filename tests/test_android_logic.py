@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 REPO = Path(__file__).resolve().parents[1]
 MODULE = REPO / "android_demo" / "postprocess"
 GOLDEN = REPO / "tests" / "golden"

@@ -73,6 +73,10 @@ def test_eval_writes_report_and_pr_plot(trained, moxa, tmp_path):
     assert set(data["ap50"]) == {"face", "mask"}
     assert 0 <= data["map50"] <= 1 and 0 <= data["map50_95"] <= data["map50"] + 1e-9
     assert data["machine"]["cpu_count"] >= 1
+    sizes = data["ap50_95_by_size"]  # COCO's small / medium / large faces, each from its own ground truth
+    assert set(sizes) == {"small", "medium", "large"}
+    # a box whose area is exactly 32² or 96² counts in both buckets beside it, as in pycocotools
+    assert sum(sum(v["gt_counts"].values()) for v in sizes.values()) >= sum(data["gt_counts"].values())
     spread = data["map50_bootstrap"]
     assert spread["resamples"] == 10 and 0 <= spread["p5"] <= spread["p95"] <= 1 and spread["std"] >= 0
     # the paper's mAP protocol: per-class NMS 0.3 above 0.02, no face/mask suppression

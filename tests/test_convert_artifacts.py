@@ -12,6 +12,8 @@ from _fixtures_convert import NUM_ANCHORS, SIZE, detections, matched_fraction, t
 from slfm.artifact import read_sidecar
 from slfm.convert.runtimes import TorchRunner, load_runner
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 pytest.importorskip("litert_torch", reason="needs the tflite extra: pip install 'slfm[tflite]'")
 pytest.importorskip("executorch", reason="needs the executorch extra: pip install 'slfm[executorch]'")
 

@@ -11,6 +11,8 @@ from _fixtures_convert import NUM_ANCHORS, SIZE
 
 from slfm.errors import SlfmError
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 pytest.importorskip("coremltools", reason="needs the coreml extra: pip install 'slfm[coreml]'")
 
 

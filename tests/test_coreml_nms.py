@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from slfm.anchors import anchors
 from slfm.codec import decode
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 pytest.importorskip("coremltools", reason="needs the coreml extra: pip install 'slfm[coreml]'")
 
 MACOS = pytest.mark.skipif(sys.platform != "darwin", reason="Core ML prediction needs macOS (coremltools on Linux)")

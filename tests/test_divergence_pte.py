@@ -11,6 +11,8 @@ from test_parity_support import make_checkpoint, need_data
 
 from slfm.cli import main
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 pytest.importorskip("executorch", reason="needs the executorch extra: pip install 'slfm[executorch]'")
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 pytest.importorskip("torchao", reason="needs the executorch extra: pip install 'slfm[executorch]'")
 
 

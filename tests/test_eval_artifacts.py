@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from slfm.cli import main
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 pytest.importorskip("litert_torch", reason="needs the tflite extra: pip install 'slfm[tflite]'")
 pytest.importorskip("executorch", reason="needs the executorch extra: pip install 'slfm[executorch]'")
 

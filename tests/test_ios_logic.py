@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ios_demo" / "SLFMCore"
 GOLDEN = REPO / "tests" / "golden"

@@ -15,6 +15,8 @@ from slfm.convert import tflite_graph as tg
 from slfm.device_tests import tflrt_env
 from slfm.device_tests.pi_runner import backend, timing
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 PEER = Path(__file__).resolve().parents[1] / "../shared/peers/aizoo/face_mask_detection.tflite"
 
 

@@ -9,17 +9,17 @@ from tests.conftest import random_boxes
 CLASSES = {1: "face", 2: "mask"}
 
 
-def synthetic(seed, n_images=30):
+def synthetic(seed, n_images=30, size=200):
     rng = np.random.default_rng(seed)
     gts_b, gts_l, dets = [], [], []
     for _ in range(n_images):
         k = int(rng.integers(1, 8))
-        gb = random_boxes(rng, k, 200)
+        gb = random_boxes(rng, k, size)
         gl = rng.integers(1, 3, k)
         # detections: jittered copies of some ground truth plus false positives, random scores
         keep = rng.random(k) < 0.8
         jitter = rng.normal(0, rng.uniform(0.5, 12), (k, 4)).astype(np.float32)
-        db = np.concatenate([(gb + jitter)[keep], random_boxes(rng, int(rng.integers(0, 5)), 200)])
+        db = np.concatenate([(gb + jitter)[keep], random_boxes(rng, int(rng.integers(0, 5)), size)])
         db[:, 2:] = np.maximum(db[:, 2:], db[:, :2] + 1)
         dl = np.concatenate([gl[keep], rng.integers(1, 3, db.shape[0] - keep.sum())])
         flip = rng.random(dl.size) < 0.1
@@ -80,6 +80,19 @@ def test_coco_ap_matches_pycocotools(seed):
     prec = ev.eval["precision"][0, :, :, 0, 2]  # [T=0.5, R, K, area all, maxDets 100]
     for k, name in enumerate(CLASSES.values()):
         assert ours["ap50_coco101"][name] == pytest.approx(float(np.mean(prec[:, k])), abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_coco_ap_by_face_size_matches_pycocotools(seed):
+    pytest.importorskip("pycocotools")
+    dets, gb, gl = synthetic(seed, size=600)  # box sides 6-200 px: small, medium and large faces
+    by_size = evaluate(dets, gb, gl, CLASSES)["ap50_95_by_size"]
+    ev = pycocotools_stats(dets, gb, gl)
+    for bucket, stat in zip(("small", "medium", "large"), ev.stats[3:6], strict=True):
+        assert sum(by_size[bucket]["gt_counts"].values()) > 0, bucket
+        assert by_size[bucket]["ap50_95"] == pytest.approx(stat, abs=1e-6), bucket
+    # the buckets differ: ignoring other sizes is not a no-op
+    assert len({round(by_size[b]["ap50_95"], 6) for b in by_size}) == 3
 
 
 def brute_voc_ap(scores, tps, n_gt):

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from test_parity_support import artifacts, data_args
 
 from slfm.cli import main
+
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
 
 
 def run(args):

@@ -27,6 +27,7 @@ def test_peer_anchor_layout():
     np.testing.assert_allclose(a[-1, :2], [2.5 / 3, 2.5 / 3], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_peer_detects_on_real_aizoo_images(aizoo_sample):
     pytest.importorskip("ai_edge_litert")
     from slfm.peer import PeerDetector
@@ -37,6 +38,7 @@ def test_peer_detects_on_real_aizoo_images(aizoo_sample):
     assert result["map50"] > 0.75, result["ap50"]
 
 
+@pytest.mark.slow
 def test_peer_per_class_decode_follows_the_map_protocol(aizoo_sample):
     pytest.importorskip("ai_edge_litert")
     from slfm.images import read_image
@@ -63,6 +65,7 @@ def test_peer_per_class_decode_follows_the_map_protocol(aizoo_sample):
     assert both > 0, "classes never overlap: the decode is not per class"
 
 
+@pytest.mark.slow
 def test_bench_peer_reports_both_detectors(aizoo_sample, tmp_path):
     pytest.importorskip("litert_torch")
     from slfm.checkpoint import bundled_checkpoint

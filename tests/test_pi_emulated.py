@@ -9,11 +9,14 @@ import json
 from pathlib import Path
 
 import cv2
+import pytest
 from click.testing import CliRunner
 from test_parity_support import MOXA, artifacts, data_args, pi_ssh
 
 from slfm.cli import main
 from slfm.device_tests.deploy_pi import pi
+
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
 
 
 def test_parity_over_ssh_on_emulated_pi(tmp_path):

@@ -9,6 +9,8 @@ from click.testing import CliRunner
 from slfm.cli import main
 from slfm.pipeline import Step, StepStatus, run_steps, step_key, up_to_date
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 
 def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
     pytest.importorskip("litert_torch")

@@ -10,6 +10,7 @@ from _fixtures_convert import NUM_ANCHORS
 pytest.importorskip("torchao", reason="needs the executorch extra: pip install 'slfm[executorch]'")
 
 
+@pytest.mark.slow
 def test_every_float_op_is_quantized(ptq_graph):
     """After convert_pt2e every compute op sits between dequantize and quantize (no float islands)."""
     from slfm.quantize.quantized import deploy_module
@@ -33,6 +34,7 @@ def test_every_float_op_is_quantized(ptq_graph):
     assert checked > 100  # every conv, gate, pooling and head op was looked at
 
 
+@pytest.mark.slow
 def test_sigmoid_and_softmax_have_fixed_qparams(ptq_graph):
     from slfm.quantize.quantized import deploy_module
 
@@ -46,6 +48,7 @@ def test_sigmoid_and_softmax_have_fixed_qparams(ptq_graph):
     assert seen == 7  # 6 CBAM gates + the class softmax
 
 
+@pytest.mark.slow
 def test_quantized_checkpoint_is_plain_data_and_rebuilds(ptq_checkpoint, ptq_graph, ptq_source, real_inputs):
     from slfm.convert.runtimes import TorchRunner
     from slfm.quantize.quantized import fake_quant_module, load_quantized
@@ -68,6 +71,7 @@ def _tiny_qat(model, samples, out, **kw):
     return qat(model, samples, cfg, ["xnnpack", "litert"], out, val=samples[-4:], progress=False)
 
 
+@pytest.mark.slow
 def test_qat_trains_picks_by_int8_val_saves_compactly_and_reloads(real_checkpoint, moxa_samples, real_inputs, tmp_path):
     from slfm.checkpoint import load_model
     from slfm.convert.runtimes import TorchRunner
@@ -98,6 +102,7 @@ def test_qat_trains_picks_by_int8_val_saves_compactly_and_reloads(real_checkpoin
         assert any(not torch.equal(qmodel.state_dict()[k], src[k]) for k in src if "weight" in k)
 
 
+@pytest.mark.slow
 def test_qat_activation_ranges_are_fixed_by_calibration(real_checkpoint, moxa_samples, tmp_path):
     """Histogram ranges: set once on letterboxed images, then the training batches never move them."""
     from torchao.quantization.pt2e.fake_quantize import FakeQuantizeBase
@@ -116,6 +121,7 @@ def test_qat_activation_ranges_are_fixed_by_calibration(real_checkpoint, moxa_sa
     assert all(float(m.scale) != 1.0 for m in calibrated)  # calibrated, not the initial value
 
 
+@pytest.mark.slow
 def test_qat_is_deterministic(real_checkpoint, moxa_samples, tmp_path):
     """Same seed, data and machine: the same checkpoint (data-loader workers included)."""
     from slfm.checkpoint import load_model
@@ -131,6 +137,7 @@ def test_qat_is_deterministic(real_checkpoint, moxa_samples, tmp_path):
     assert a["history"] == b["history"]
 
 
+@pytest.mark.slow
 def test_qat_runs_in_the_training_loop_logs_and_resumes_exactly(real_checkpoint, moxa_samples, tmp_path):
     """QAT is a mode of slfm.train.fit: log.csv (epoch 0 = the PTQ start) and last.pt as fp32 training writes
     them, and a run resumed from its epoch-1 snapshot ends where the uninterrupted run ends."""
@@ -181,6 +188,7 @@ def test_conversion_error_names_the_op():
     assert "tfl.transpose" in str(e) and "slfm[tflite]" in str(e) and "\n" not in str(e)
 
 
+@pytest.mark.slow
 def test_qat_cli_keeps_the_checkpoints_data_recipe_unless_told(real_checkpoint, moxa, tmp_path):
     from click.testing import CliRunner
 
@@ -216,6 +224,7 @@ def test_qat_refuses_to_pick_its_epoch_on_a_test_split(moxa, tmp_path):
     assert r.exit_code != 0 and "test split" in r.output and "holdout" in r.output
 
 
+@pytest.mark.slow
 def test_layer_table_follows_the_network_and_finds_int8_error(ptq_graph, ptq_source, real_inputs):
     """Per-block SNR of the int8 graph against fp32 with the same (equalized) weights: every block of the network,
     in execution order, each with a finite SNR that int8 lowers (never the identical-output cap)."""

@@ -20,6 +20,7 @@ def test_bundled_checkpoints_load_and_are_small(name):
     assert "train_state" not in ckpt and ckpt["model_config"]["image_size"] == model.config.image_size
 
 
+@pytest.mark.slow
 def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path):
     src = bundled_checkpoint("moxa3k")
     trained = read_checkpoint(src)["train_image_size"]
@@ -99,6 +100,7 @@ def test_release_needs_the_training_machine_when_the_checkpoint_lacks_it(moxa, t
     assert not list(tmp_path.glob("*"))
 
 
+@pytest.mark.slow
 def test_bundled_moxa3k_cards_headline_reproduces(moxa):
     """The shipped card's first number (what the README quotes) is what its own command prints today."""
     card = json.loads((MODELS_DIR / BUNDLED["moxa3k"]).with_suffix(".json").read_text())

@@ -64,6 +64,7 @@ def test_mean_result_weighs_each_source_equally():
     assert mean_result({"a": by["a"]}) is by["a"] and mean_result({}) == {}
 
 
+@pytest.mark.slow
 def test_two_sources_train_and_validate_separately(moxa, aizoo_sample, tmp_path):
     sources = [
         Source(str(moxa), "moxa3k", "fit", val_split="holdout", name="moxa3k"),

@@ -17,6 +17,8 @@ from slfm.predictor import Predictor
 from slfm.train import TrainConfig, epochs_within, train
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 
 def rows(path):
     with open(path) as f:

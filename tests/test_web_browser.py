@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from slfm.cli import main
 
+pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
+
 REPO = Path(__file__).resolve().parents[1]
 SETUP = "web_demo/setup.sh"
 PHOTO = "MOXA_2964.jpg"  # a Moxa3K test photo: three masks, three faces

@@ -109,17 +109,17 @@ class PeerDetector:
 def compare(artifact: Path, peer: Path, samples, threads: int, runs: int) -> dict:
     """mAP and model latency of both detectors on the same samples with the same runtime and threads."""
     from slfm.convert.runtimes import load_runner
+    from slfm.core import prepare
     from slfm.evaluate import evaluate_samples, summary
     from slfm.images import read_image
-    from slfm.predictor import Predictor, prepare
+    from slfm.predictor import Predictor
 
     runner = load_runner(artifact, threads=threads)
     meta = runner.meta
-    cfg = meta.model_config()
-    ours = Predictor(runner, cfg, "letterbox", meta.image_size, EVAL)
+    ours = Predictor(runner, meta, "letterbox", meta.image_size, EVAL)
     theirs = PeerDetector(peer, threads)
     image = read_image(samples[0].image, quiet=True)
-    x_ours, _ = prepare(image, cfg, "letterbox", meta.image_size)
+    x_ours, _ = prepare(image, meta)
     x_peer = theirs.prepare(image)
     rows = {}
     for name, det, call, size in (

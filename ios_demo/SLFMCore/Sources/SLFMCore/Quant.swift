@@ -11,7 +11,7 @@ public struct QuantParams: Equatable, Sendable {
     }
 
     /// TFLite's affine quantization: clamp(round(x / scale) + zeroPoint), halves away from zero
-    /// (`slfm.golden.quantize`).
+    /// (`slfm.core.quantize`).
     public func quantize(_ x: Float, qmin: Int = -128, qmax: Int = 127) -> Int {
         let y = x / scale
         let r = (y < 0 ? -1 : (y > 0 ? 1 : 0)) * (abs(y) + 0.5).rounded(.down)

@@ -149,11 +149,15 @@ class ExecuTorchRunner(Runner):
     def __call__(self, x):
         x = self._check(x)
         try:
-            loc, scores = self.method.execute([self.torch.from_numpy(x)])
+            outs = self.method.execute([self.torch.from_numpy(x)])
         except RuntimeError as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SlfmError(f"{self.path}: ExecuTorch could not run it: {first}") from e
-        return loc[0].numpy().astype(np.float32), scores[0].numpy().astype(np.float32)
+        try:
+            i_loc, i_scores = meta_output_order(self.meta, [int(o.shape[-1]) for o in outs])
+        except ValueError as e:
+            raise SlfmError(f"{self.path}: {e}") from None
+        return outs[i_loc][0].numpy().astype(np.float32), outs[i_scores][0].numpy().astype(np.float32)
 
 
 class TFLiteRuntimeRunner(Runner):
@@ -206,7 +210,9 @@ class CoreMLRunner(Runner):
         if self.image_input:
             from PIL import Image
 
-            bgr = x[0].transpose(1, 2, 0) + np.asarray(self.meta.mean_bgr, dtype=np.float32)
+            # the pixels back from the prepared input (slfm.core.prepare): the model applies mean and scale itself
+            mean = np.asarray(self.meta.mean_bgr, dtype=np.float32)
+            bgr = x[0].transpose(1, 2, 0) / np.float32(self.meta.pixel_scale) + mean
             rgb = np.clip(np.round(bgr[..., ::-1]), 0, 255).astype(np.uint8)
             out = self.model.predict({"image": Image.fromarray(rgb)})
         else:

@@ -136,8 +136,13 @@ def _fill_tflite_io(model: bytes, meta: ArtifactMeta) -> None:
     meta.input_dtype = np.dtype(d["dtype"]).name
     if d["dtype"] != np.float32:
         meta.input_quant = [float(d["quantization"][0]), int(d["quantization"][1])]
-    outs = sorted(it.get_output_details(), key=lambda o: o["name"])
-    for name, o in zip(meta.outputs, outs, strict=True):
+    details = it.get_output_details()
+    # litert-torch names outputs ..._output_0, ..._output_1 in the module's return order (loc, scores); the
+    # graph may list them either way, so each name's position is recorded (slfm.core.output_order reads it)
+    order = sorted(range(len(details)), key=lambda i: details[i]["name"])
+    meta.output_indices = order
+    for name, i in zip(meta.outputs, order, strict=True):
+        o = details[i]
         if o["dtype"] != np.float32:
             meta.output_quant[name] = [float(o["quantization"][0]), int(o["quantization"][1])]
     meta.extra["tflite_ops"] = sorted({op["op_name"] for op in it._get_ops_details()})

@@ -211,8 +211,8 @@ def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[t
 
 
 def _test_input(samples, config) -> np.ndarray:
+    from slfm.core import prepare
     from slfm.images import read_image
-    from slfm.predictor import prepare
 
     return prepare(read_image(samples[0].image, quiet=True), config)[0]
 

@@ -3,7 +3,7 @@
 Stable API (the parity harness builds on it)::
 
     runner = load_runner(path, threads=1)          # .tflite, .pte, .mlpackage (macOS), or a torch module
-    loc, scores = runner(x)                          # x: float32 [1, 3, S, S] from slfm.preprocess.normalize
+    loc, scores = runner(x)                          # x: float32 [1, 3, S, S] from slfm.core.prepare
     runner.meta                                      # slfm.artifact.ArtifactMeta (from the sidecar)
 
 ``runner(x)`` always takes the NCHW float input and returns float32 ``loc`` [A, 4] and ``scores`` [A, C]:
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from slfm.artifact import ArtifactMeta, read_sidecar, sidecar_path
-from slfm.device_tests.pi_runner.backend import dequantize, quantize
+from slfm.core import dequantize, meta_output_order, model_input
 from slfm.errors import SlfmError
 
 RUNTIMES = ("auto", "litert", "tflite-runtime", "executorch", "coreml")
@@ -75,17 +75,17 @@ class TFLiteRunner(Runner):
                 f"{path}: the model takes input {list(self.input['shape'])} but its sidecar says {want} "
                 f"(image_size {s}, {meta.layout}): the sidecar does not belong to this artifact"
             )
-        # litert-torch names outputs ..._output_0, ..._output_1 in the module's return order (loc, scores)
-        outs = sorted(self.interp.get_output_details(), key=lambda d: d["name"])
-        self.outputs = outs
+        outs = self.interp.get_output_details()
+        try:
+            i_loc, i_scores = meta_output_order(meta, [int(o["shape"][-1]) for o in outs])
+        except ValueError as e:
+            raise SlfmError(f"{path}: {e}") from None
+        self.outputs = [outs[i_loc], outs[i_scores]]
 
     def __call__(self, x):
         x = self._check(x)
         d = self.input
-        if d["dtype"] != np.float32:
-            s, z = d["quantization"]
-            x = quantize(x, s, z, d["dtype"])
-        self.interp.set_tensor(d["index"], x)
+        self.interp.set_tensor(d["index"], model_input(x, False, d["dtype"], d["quantization"]))
         self.interp.invoke()
         res = []
         for o in self.outputs:
@@ -149,11 +149,15 @@ class ExecuTorchRunner(Runner):
     def __call__(self, x):
         x = self._check(x)
         try:
-            loc, scores = self.method.execute([self.torch.from_numpy(x)])
+            outs = self.method.execute([self.torch.from_numpy(x)])
         except RuntimeError as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SlfmError(f"{self.path}: ExecuTorch could not run it: {first}") from e
-        return loc[0].numpy().astype(np.float32), scores[0].numpy().astype(np.float32)
+        try:
+            i_loc, i_scores = meta_output_order(self.meta, [int(o.shape[-1]) for o in outs])
+        except ValueError as e:
+            raise SlfmError(f"{self.path}: {e}") from None
+        return outs[i_loc][0].numpy().astype(np.float32), outs[i_scores][0].numpy().astype(np.float32)
 
 
 class TFLiteRuntimeRunner(Runner):
@@ -206,7 +210,9 @@ class CoreMLRunner(Runner):
         if self.image_input:
             from PIL import Image
 
-            bgr = x[0].transpose(1, 2, 0) + np.asarray(self.meta.mean_bgr, dtype=np.float32)
+            # the pixels back from the prepared input (slfm.core.prepare): the model applies mean and scale itself
+            mean = np.asarray(self.meta.mean_bgr, dtype=np.float32)
+            bgr = x[0].transpose(1, 2, 0) / np.float32(self.meta.pixel_scale) + mean
             rgb = np.clip(np.round(bgr[..., ::-1]), 0, 255).astype(np.uint8)
             out = self.model.predict({"image": Image.fromarray(rgb)})
         else:

@@ -1,5 +1,6 @@
-"""The runner bundle shipped to a device: the ``pi_runner`` package plus the numpy-only ``slfm`` modules it
-reuses (copied, never re-implemented), laid out so ``python3 -m pi_runner.parity`` runs from its root."""
+"""The runner bundle shipped to a device: the ``pi_runner`` package plus the NumPy-only inference core
+(:mod:`slfm.core`, copied whole) and the ``slfm`` modules it and the runner reuse (copied, never
+re-implemented), laid out so ``python3 -m pi_runner.parity`` runs from its root."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from pathlib import Path
 
 import slfm
 
-# numpy-only modules (cv2 is optional for preprocess/draw: the runner supplies a numpy stand-in).
+# numpy-only modules (slfm.core uses OpenCV when present; draw is only imported when it is).
+SLFM_PACKAGES = ("core",)
 SLFM_MODULES = (
     "__init__",
     "anchors",
     "codec",
     "nms",
     "postprocess",
-    "preprocess",
     "config",
     "errors",
     "artifact",
@@ -35,5 +36,7 @@ def build_bundle(dest: str | Path) -> Path:
     src = Path(slfm.__file__).resolve().parent
     for name in SLFM_MODULES:
         shutil.copy2(src / f"{name}.py", dest / "slfm" / f"{name}.py")
+    for name in SLFM_PACKAGES:
+        shutil.copytree(src / name, dest / "slfm" / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copytree(RUNNER_DIR, dest / "pi_runner", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest

@@ -84,7 +84,8 @@ def compare_layers(
     path: str, module: torch.nn.Module, x: np.ndarray, snr_threshold_db: float, threads: int = 1
 ) -> dict:
     """Per-layer SNR of a .tflite against ``module`` (the InferenceWrapper) on one input ``x`` [1, 3, H, W]."""
-    from slfm.device_tests.pi_runner.backend import TfliteModel, dequantize
+    from slfm.core import dequantize
+    from slfm.device_tests.pi_runner.backend import TfliteModel
 
     it = _interpreter(path, threads)
     # Reuse the runner's input handling (layout, quantization) on this interpreter.

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from slfm.config import ModelConfig
+from slfm.core import Frame, prepare
 from slfm.errors import SlfmError
 from slfm.images import DataWarning, read_image
-from slfm.predictor import prepare
 from slfm.voc import load_dataset
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
@@ -74,11 +74,11 @@ def load_images(specs: list[DataSpec], limit: int | None) -> list[Image]:
     return out
 
 
-def prepare_inputs(images: list[Image], config: ModelConfig, size: int) -> tuple[np.ndarray, list[float]]:
-    """float32 [N, 3, size, size] and each image's letterbox scale."""
-    xs, scales = [], []
+def prepare_inputs(images: list[Image], config: ModelConfig, size: int) -> tuple[np.ndarray, list[Frame]]:
+    """float32 [N, 3, size, size] and each image's letterbox :class:`slfm.core.Frame`."""
+    xs, frames = [], []
     for im in images:
-        x, scale = prepare(im.image, config, "letterbox", size)
+        x, frame = prepare(im.image, config, size)
         xs.append(x[0])
-        scales.append(scale)
-    return np.stack(xs), scales
+        frames.append(frame)
+    return np.stack(xs), frames

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from slfm.artifact import ArtifactMeta, read_sidecar
 from slfm.bench import latency_stats
+from slfm.core import Frame
 from slfm.device_tests import browser, coreml_spec, report, tflrt_env, thresholds
 from slfm.device_tests.compare import live_anchors, match_detections, output_errors
 from slfm.device_tests.inputs import DataSpec, Image, load_images, prepare_inputs
@@ -153,7 +154,7 @@ def measure(
     res: RunResult,
     ref: Reference,
     images: list[Image],
-    scales: list[float],
+    frames: list[Frame],
     meta: ArtifactMeta,
     fake_quant: RunResult | None,
 ) -> None:
@@ -165,7 +166,7 @@ def measure(
         "loc": output_errors(ref.result.loc[live], res.loc[live]),
         "scores": output_errors(ref.result.scores, res.scores),
     }
-    dets = all_detections(res, images, scales, meta, meta.image_size)
+    dets = all_detections(res, frames, meta)
     match = match_detections(ref.dets["demo"], dets["demo"])
     m = map50(dets["eval"], images)
     row.update(
@@ -241,18 +242,18 @@ def run_parity(opts: ParityOptions) -> dict:
             rep["target_machine"] = remote.check(timeout=max(opts.connect_timeout * 4, 60))
         except SlfmError as e:  # every row for this target records it; the report is still written
             target_error = str(e)
-    refs: dict[int, tuple[Reference, np.ndarray, list[float]]] = {}
+    refs: dict[int, tuple[Reference, np.ndarray, list[Frame]]] = {}
 
     def reference(meta: ArtifactMeta):
         if meta.image_size not in refs:
-            inputs, scales = prepare_inputs(images, ref_runner.module.model.config, meta.image_size)
+            inputs, frames = prepare_inputs(images, ref_runner.module.model.config, meta.image_size)
             res = ref_runner.run(inputs, opts.runs, opts.warmup)
             cfg = ref_runner.module.model.config
-            dets = all_detections(res, images, scales, cfg, meta.image_size)
+            dets = all_detections(res, frames, cfg)
             refs[meta.image_size] = (
                 Reference(res, dets, map50(dets["eval"], images), ref_runner.module, cfg),
                 inputs,
-                scales,
+                frames,
             )
             if not rep["reference"].get("map50") and refs[meta.image_size][0].map is not None:
                 m = refs[meta.image_size][0].map
@@ -299,14 +300,14 @@ def run_parity(opts: ParityOptions) -> dict:
                     row["fake_quant_note"] = f"sidecar's extra.fake_quant not loaded: {refuse_program(fq_path)}"
                     tqdm.write(f"warning: {path}: {row['fake_quant_note']}")
                     fq_path = None
-                ref, inputs, scales = reference(meta)
+                ref, inputs, frames = reference(meta)
                 res = runner.run(inputs, opts.runs, opts.warmup)
                 fq = (
                     load_fake_quant(fq_path, opts.threads).run(inputs, 0, 0)
                     if (fq_path and meta.precision == "int8")
                     else None
                 )
-                measure(row, res, ref, images, scales, meta, fq)
+                measure(row, res, ref, images, frames, meta, fq)
                 row["checks"] = thresholds.checks(row, t)
                 row["passed"] = all(c["passed"] for c in row["checks"])
             except SlfmError as e:

@@ -1,5 +1,5 @@
 """The PyTorch reference (the fp32 checkpoint, or an int8 artifact's fake-quant model), detections from raw
-outputs, and mAP through slfm.metrics."""
+outputs and mAP, both through :mod:`slfm.core`."""
 
 from __future__ import annotations
 
@@ -10,16 +10,14 @@ import torch
 
 from slfm.bench import time_calls
 from slfm.checkpoint import file_sha256, load_model
+from slfm.core import DEMO, EVAL, Frame, ImageDetections, decode, to_image_pixels
+from slfm.core import map50 as core_map50
 from slfm.device_tests.inputs import Image
 from slfm.device_tests.memory import PeakMemory
 from slfm.device_tests.runners import RunResult
 from slfm.errors import SlfmError
-from slfm.evaluate import CLASS_NAMES
-from slfm.metrics import ImageDetections, evaluate
 from slfm.model import InferenceWrapper
 from slfm.options import PROGRAMS_REFUSED
-from slfm.postprocess import DEMO, EVAL, PostprocessConfig, postprocess
-from slfm.predictor import cached_anchors, to_image_pixels
 
 
 class TorchRunner:
@@ -77,60 +75,31 @@ def load_fake_quant(path: Path, threads: int = 1) -> TorchRunner:
     return TorchRunner(module, "PyTorch fake-quant", threads)
 
 
-def to_detections(
-    loc: np.ndarray,
-    scores: np.ndarray,
-    config,
-    size: int,
-    scale: float,
-    image_hw: tuple[int, int],
-    post: PostprocessConfig,
-) -> ImageDetections:
-    """One image's raw outputs (input ``size`` x ``size``) -> detections in image pixels, post-processed here."""
-    priors = cached_anchors(size, size, tuple(map(tuple, config.min_sizes)), tuple(config.steps))
-    boxes, s, labels = postprocess(loc, scores, priors, tuple(config.variances), post)
-    return ImageDetections(to_image_pixels(boxes, (size, size), scale, image_hw), s, labels)
-
-
-def device_detections(d: dict, size: int, scale: float, image_hw: tuple[int, int]) -> ImageDetections:
-    """Detections post-processed on a device (boxes normalised to its input) -> image pixels."""
-    boxes = np.asarray(d["boxes"], dtype=np.float32).reshape(-1, 4)
-    return ImageDetections(
-        to_image_pixels(boxes, (size, size), scale, image_hw),
-        np.asarray(d["scores"], dtype=np.float32),
-        np.asarray(d["labels"], dtype=np.int64),
-    )
-
-
-def all_detections(res: RunResult, images: list[Image], scales: list[float], config, size: int) -> dict:
-    """{"eval": [...], "demo": [...]}: per image detections at the evaluation and demo settings, from the
-    device's own post-processing when it did it, else post-processed here."""
+def all_detections(res: RunResult, frames: list[Frame], meta) -> dict:
+    """{"eval": [...], "demo": [...]}: per image detections in image pixels at the evaluation and demo settings,
+    from the device's own post-processing when it did it (boxes normalised to its input), else decoded here."""
     out: dict[str, list[ImageDetections]] = {"eval": [], "demo": []}
-    for i, (im, scale) in enumerate(zip(images, scales, strict=True)):
-        hw = im.image.shape[:2]
+    for i, frame in enumerate(frames):
         for key, post in (("eval", EVAL), ("demo", DEMO)):
             if res.dets is not None:
-                out[key].append(device_detections(res.dets[i][key], size, scale, hw))
+                d = res.dets[i][key]
+                boxes = to_image_pixels(np.asarray(d["boxes"], dtype=np.float32).reshape(-1, 4), frame)
+                scores, labels = np.asarray(d["scores"], dtype=np.float32), np.asarray(d["labels"], dtype=np.int64)
+                out[key].append(ImageDetections(boxes, scores, labels))
             else:
-                out[key].append(to_detections(res.loc[i], res.scores[i], config, size, scale, hw, post))
+                out[key].append(decode((res.loc[i], res.scores[i]), meta, post, frame))
     return out
 
 
 def map50(dets: list[ImageDetections], images: list[Image]) -> dict | None:
-    """mAP@0.5 and AP per class over all labelled images, and per dataset. None without labels."""
+    """mAP@0.5 and AP per class over all labelled images, and per dataset (:func:`slfm.core.map50`). None
+    without labels."""
     idx = [i for i, im in enumerate(images) if im.gt_boxes is not None]
     if not idx:
         return None
-
-    def ev(ids):
-        r = evaluate(
-            [dets[i] for i in ids], [images[i].gt_boxes for i in ids], [images[i].gt_labels for i in ids], CLASS_NAMES
-        )
-        return {"map50": r["map50"], "ap50": r["ap50"], "images": r["images"]}
-
-    out = ev(idx)
-    by = {}
-    for name in dict.fromkeys(images[i].dataset for i in idx):
-        by[name] = ev([i for i in idx if images[i].dataset == name])
-    out["by_dataset"] = by
-    return out
+    return core_map50(
+        [dets[i] for i in idx],
+        [images[i].gt_boxes for i in idx],
+        [images[i].gt_labels for i in idx],
+        [images[i].dataset for i in idx],
+    )

@@ -75,7 +75,7 @@ def load_in_process(path: Path, meta: ArtifactMeta, threads: int):
         from slfm.device_tests.pi_runner.backend import RunnerError, TfliteModel
 
         try:
-            m = TfliteModel(str(path), threads, runtime="ai_edge_litert")
+            m = TfliteModel(str(path), threads, "ai_edge_litert", False, len(meta.classes), meta.output_indices)
         except RunnerError as e:
             raise SlfmError(str(e)) from e
         return m, f"ai-edge-litert {m.version}"
@@ -117,7 +117,9 @@ class InProcessRunner:
 def _runner_args(meta: ArtifactMeta, threads: int, runs: int, warmup: int, runtime: str | None) -> list[str]:
     args = ["--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup)]
     args += ["--min-sizes", json.dumps(meta.min_sizes), "--steps", *map(str, meta.steps)]
-    args += ["--variances", *map(str, meta.variances)]
+    args += ["--variances", *map(str, meta.variances), "--num-classes", str(len(meta.classes))]
+    if meta.output_indices:
+        args += ["--output-indices", *map(str, meta.output_indices)]
     if runtime:
         args += ["--runtime", runtime]
     return args

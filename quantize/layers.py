@@ -193,8 +193,8 @@ def _layers_command():
         # against the quantized model's own fp32 weights (QAT moves them): the error int8 alone adds
         reference = qmodel if ck["quantizer"]["mode"] == "qat" else model
         if data:
+            from slfm.core import prepare
             from slfm.images import read_image
-            from slfm.predictor import prepare
             from slfm.voc import load_dataset
 
             samples = spread(load_dataset(data, kind, split), images)

@@ -38,6 +38,9 @@ class ArtifactMeta:
     pixel_scale: float = 1.0  # input = (pixel - mean) * pixel_scale
     letterbox: str = "long side to image_size, pad right/bottom with mean colour"
     outputs: list[str] = field(default_factory=lambda: ["loc", "scores"])
+    # each name's position among the graph's outputs (what a runtime's output list numbers); None in sidecars
+    # older than the field: then the shapes decide (slfm.core.output_order, mirrored by every port)
+    output_indices: list[int] | None = None
     classes: list[str] = field(default_factory=lambda: ["background", "face", "mask"])
     min_sizes: list[list[int]] = field(default_factory=lambda: [[16, 32], [64, 128], [256, 512]])
     steps: list[int] = field(default_factory=lambda: [8, 16, 32])
@@ -58,6 +61,7 @@ class ArtifactMeta:
         from slfm.anchors import anchors
 
         n = int(anchors(cfg.image_size, cfg.image_size, cfg.min_sizes, cfg.steps).shape[0])
+        kw.setdefault("output_indices", [0, 1])  # the model returns (loc, scores); TFLite records its own order
         return cls(
             format=fmt,
             precision=precision,
@@ -112,6 +116,12 @@ class ArtifactMeta:
             "nms_iou": _numbers([meta.nms_iou], 1) and 0 <= meta.nms_iou <= 1,
             "cross_class_iou": _numbers([meta.cross_class_iou], 1) and 0 <= meta.cross_class_iou <= 1,
             "extra": isinstance(meta.extra, dict),
+            "output_indices": meta.output_indices is None
+            or (
+                isinstance(meta.output_indices, list)
+                and all(type(i) is int for i in meta.output_indices)
+                and sorted(meta.output_indices) == list(range(len(meta.outputs)))
+            ),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -11,12 +11,12 @@ from torch.utils.data import Dataset
 from slfm.anchors import anchors
 from slfm.augment import augment
 from slfm.config import ModelConfig
+from slfm.core.image import letterbox, normalize
 from slfm.errors import SlfmError
 from slfm.heatmap import gaussian_heatmap
 from slfm.images import DataWarning, read_image
 from slfm.match import match
 from slfm.negatives import negative_image
-from slfm.preprocess import letterbox, normalize
 from slfm.voc import Sample
 
 

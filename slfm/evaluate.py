@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from slfm.core.evaluation import CLASS_NAMES
 from slfm.errors import SlfmError
 from slfm.images import DataWarning, read_image
 from slfm.metrics import ImageDetections, evaluate
 from slfm.outputs import atomic_path, write_text
 from slfm.voc import Sample
-
-CLASS_NAMES = {1: "face", 2: "mask"}
 
 
 def run_detector(

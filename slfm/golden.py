@@ -1,5 +1,6 @@
-"""Golden vectors: the Python pre/post-processing run on a real model and real photos, written as small JSON
-files that the Kotlin (``android_demo/postprocess``) and Swift (``ios_demo/SLFMCore``) ports are tested against.
+"""Golden vectors: the Python inference core (:mod:`slfm.core`) run on a real model and real photos, written as
+small JSON files that the Kotlin (``android_demo/postprocess``), Swift (``ios_demo/SLFMCore``) and JS
+(``web_demo/src``) ports are tested against, so a change to any of them fails in every language at once.
 
     python -m slfm.golden --out tests/golden [--checkpoint CKPT (default: the bundled Moxa3K weights)] [--images DIR]
 
@@ -23,6 +24,16 @@ from slfm.artifact import ArtifactMeta
 from slfm.checkpoint import BUNDLED, MODELS_DIR
 from slfm.codec import decode
 from slfm.config import ModelConfig
+from slfm.core import (
+    Frame,
+    dequantize,
+    letterbox_geometry,
+    model_input,
+    output_order,
+    prepare,
+    quantize,
+    to_image_pixels,
+)
 from slfm.nms import batched_nms, cross_class_suppress, iou, nms
 from slfm.postprocess import DEMO, PostprocessConfig, postprocess
 
@@ -36,6 +47,7 @@ DEFAULT_IMAGE_NAMES = ("MOXA_2964.jpg", "MOXA_2819.jpg", "MOXA_2870.jpg")
 TOP_ANCHORS = 300  # anchors stored per image (highest foreground score first)
 LETTERBOX_SHAPES = ((183, 275), (254, 198), (480, 640), (1080, 1920), (320, 320), (100, 100), (41, 999), (333, 500))
 INT8_MIN, INT8_MAX = -128, 127
+ENCODE_SIZE = 32  # the encode cases' input: small, the smallest a sidecar allows
 
 
 # ---------------------------------------------------------------------------------------------- numbers
@@ -51,46 +63,6 @@ def f32(x) -> float | list:
 
 def as_f32(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
-
-
-# ---------------------------------------------------------------------------------------------- int8
-
-
-def quantize(x: np.ndarray, scale: float, zero_point: int, qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> np.ndarray:
-    """Affine quantization as TFLite does it: q = clamp(round(x / scale) + zero_point), halves away from zero.
-
-    ``x / scale`` is computed in float32, as on a device. The ports mirror this for int8 inputs.
-    """
-    y = as_f32(x) / np.float32(scale)
-    r = np.sign(y) * np.floor(np.abs(y) + np.float32(0.5))
-    return np.clip(r + zero_point, qmin, qmax).astype(np.int32)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """x = (q - zero_point) * scale, in float32: how int8 graph outputs (``output_quant``) are read."""
-    return (np.asarray(q, dtype=np.int32) - zero_point).astype(np.float32) * np.float32(scale)
-
-
-# ---------------------------------------------------------------------------------------------- letterbox
-
-
-def letterbox_params(height: int, width: int, size: int) -> dict:
-    """The geometry of :func:`slfm.preprocess.letterbox` (the pixels are resampled by each platform)."""
-    scale = size / max(height, width)
-    return {
-        "height": height,
-        "width": width,
-        "size": size,
-        "scale": scale,
-        "resized_height": min(size, max(1, round(height * scale))),
-        "resized_width": min(size, max(1, round(width * scale))),
-    }
-
-
-def to_image_pixels(boxes: np.ndarray, size: int, scale: float, height: int, width: int) -> np.ndarray:
-    from slfm.predictor import to_image_pixels as tip
-
-    return tip(as_f32(boxes).reshape(-1, 4), (size, size), scale, (height, width))
 
 
 # ---------------------------------------------------------------------------------------------- cases
@@ -116,7 +88,8 @@ def expected_postprocess(case: dict, config: dict) -> dict:
     cfg = PostprocessConfig(**config)
     pri = anchors(case["input_size"], case["input_size"], case["min_sizes"], case["steps"])[case["anchor_indices"]]
     boxes, scores, labels = postprocess(as_f32(case["loc"]), as_f32(case["scores"]), pri, case["variances"], cfg)
-    px = to_image_pixels(boxes, case["input_size"], case["scale"], case["image_height"], case["image_width"])
+    size = case["input_size"]
+    px = to_image_pixels(boxes, Frame(case["scale"], (size, size), (case["image_height"], case["image_width"])))
     return {
         "boxes": [f32(b) for b in boxes],
         "scores": f32(scores),
@@ -146,6 +119,26 @@ def expected_quant(case: dict) -> dict:
     }
 
 
+def expected_encode(case: dict) -> list:
+    """The model input of a stored ``size`` x ``size`` BGR image under the stored sidecar (its pixel_scale,
+    layout and input_quant): :func:`slfm.core.prepare` then :func:`slfm.core.model_input`, flattened."""
+    meta = ArtifactMeta.from_dict(case["sidecar"])
+    s = meta.image_size
+    image = np.asarray(case["pixels"], dtype=np.uint8).reshape(s, s, 3)
+    x, _ = prepare(image, meta)
+    q = meta.input_quant if meta.input_dtype != "float32" else None
+    y = model_input(x, meta.layout == "NHWC", np.dtype(meta.input_dtype), q).ravel()
+    return [int(v) for v in y] if q else f32(y)
+
+
+def expected_order(case: dict) -> list | None:
+    """[loc, scores] positions by :func:`slfm.core.output_order`, or None where it refuses."""
+    try:
+        return list(output_order(case["last_dims"], case["num_classes"], case["indices"]))
+    except ValueError:
+        return None
+
+
 # ---------------------------------------------------------------------------------------------- model
 
 
@@ -171,11 +164,10 @@ def load_model(checkpoint: Path | None = DEFAULT_CHECKPOINT, retinaface: Path = 
 def image_case(predictor, path: Path, top: int) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Raw outputs of one real image, keeping the ``top`` anchors by foreground score (in anchor order)."""
     from slfm.images import read_image
-    from slfm.predictor import prepare
 
     cfg = predictor.config
     image = read_image(path)
-    x, scale = prepare(image, cfg, "letterbox", IMAGE_SIZE)
+    x, _ = prepare(image, cfg, IMAGE_SIZE)
     loc, scores = predictor.raw(x)
     fg = scores[:, 1:].max(axis=1)
     keep = np.sort(np.argsort(-fg, kind="stable")[:top])
@@ -252,7 +244,7 @@ def generate(
     emit("anchors.json", {"cases": [anchor_case(IMAGE_SIZE, IMAGE_SIZE, cfg, rng), anchor_case(240, 320, cfg, rng)]})
     emit(
         "letterbox.json",
-        {"mean_bgr": list(cfg.mean_bgr), "cases": [letterbox_params(h, w, IMAGE_SIZE) for h, w in LETTERBOX_SHAPES]},
+        {"mean_bgr": list(cfg.mean_bgr), "cases": [letterbox_geometry(h, w, IMAGE_SIZE) for h, w in LETTERBOX_SHAPES]},
     )
 
     image_cases = []
@@ -268,6 +260,8 @@ def generate(
     emit("decode.json", {"cases": [decode_case(c, rng) for c in image_cases]})
     emit("nms.json", {"cases": nms_cases(image_cases)})
     emit("quant.json", {"cases": quant_cases(image_cases, rng)})
+    emit("encode.json", {"cases": encode_cases(cfg, rng)})
+    emit("outputs.json", {"cases": order_cases()})
     meta = ArtifactMeta.from_model_config(
         replace(cfg, image_size=IMAGE_SIZE),
         "tflite",
@@ -276,6 +270,7 @@ def generate(
         input_dtype="int8",
         input_quant=[1.0, -11],
         output_quant={"loc": [0.0627451, 3], "scores": [0.00390625, -128]},
+        output_indices=[1, 0],  # the graph lists scores first: the ports must read the recorded order
         quantization="ptq-litert",
         extra={"golden": "sample sidecar for the ports' parser tests, not a real artifact"},
     )
@@ -327,15 +322,61 @@ def quant_cases(image_cases: list[dict], rng: np.random.Generator) -> list[dict]
     c = image_cases[0]
     scores = as_f32(c["scores"]).ravel()[:40]
     loc = as_f32(c["loc"]).ravel()[:40]
-    halves = as_f32([0.5, 1.5, -0.5, -1.5, 2.5, -2.5, 1000.0, -1000.0, 0.0])
+    below_half = float(np.nextafter(np.float32(0.5), np.float32(0)))  # floor(x + 0.5) rounds this up: wrong
+    halves = as_f32([0.5, 1.5, -0.5, -1.5, 2.5, -2.5, 1000.0, -1000.0, 0.0, below_half, -below_half, 126.5])
+    # x / scale exactly k + 0.5 (scale a power of two): halves to even (np.round) would give 2 for 2.5, not 3
+    ties = as_f32(np.arange(-20.5, 21, 1.0)) * np.float32(0.25)
     cases = [
         {"name": "scores", "scale": 0.00390625, "zero_point": -128, "values": f32(scores)},
         {"name": "loc", "scale": 0.0627451, "zero_point": 3, "values": f32(np.concatenate([loc, halves * 0.0627451]))},
         {"name": "input", "scale": 1.0, "zero_point": -11, "values": f32(np.concatenate([halves, [-104, 151]]))},
+        {"name": "ties", "scale": 0.25, "zero_point": 0, "values": f32(np.concatenate([ties, halves * 0.25]))},
     ]
     for case in cases:
         case["q"] = [int(v) for v in rng.integers(INT8_MIN, INT8_MAX + 1, 24)] + [INT8_MIN, INT8_MAX, 0]
         case["expected"] = expected_quant(case)
+    return cases
+
+
+def encode_cases(cfg: ModelConfig, rng: np.random.Generator) -> list[dict]:
+    """Pixels -> model input under sidecars with ``pixel_scale`` != 1, int8 input whose ``x / scale`` lands on
+    exact halves (ties), and both layouts. The pixels cover every byte value on every channel."""
+    s = ENCODE_SIZE
+    variants = (
+        ("int8_ties_nhwc", dict(pixel_scale=0.5, layout="NHWC", input_dtype="int8", input_quant=[1.0, -11])),
+        ("int8_ties_nchw", dict(pixel_scale=0.0078125, input_dtype="int8", input_quant=[0.015625, 3])),
+        ("float_scaled_nhwc", dict(pixel_scale=0.017, layout="NHWC")),
+        ("float_scaled_nchw", dict(pixel_scale=0.0125)),
+    )
+    every_byte = np.repeat(np.arange(256, dtype=np.uint8), 3)
+    cases = []
+    for name, kw in variants:
+        precision = "int8" if kw.get("input_dtype") == "int8" else "fp32"
+        meta = ArtifactMeta.from_model_config(replace(cfg, image_size=s), "tflite", precision, **kw)
+        pixels = np.concatenate([every_byte, rng.integers(0, 256, s * s * 3 - every_byte.size)])
+        case = {"name": name, "sidecar": json.loads(meta.to_json()), "pixels": [int(v) for v in pixels]}
+        case["expected"] = expected_encode(case)
+        cases.append(case)
+    return cases
+
+
+def order_cases() -> list[dict]:
+    """Which output is loc: recorded indices first (checked against the shapes), else the shapes; an
+    ambiguous pair is refused (expected None)."""
+    rows = [
+        ([4, 3], 3, None),
+        ([3, 4], 3, None),
+        ([4, 3], 3, [0, 1]),
+        ([3, 4], 3, [1, 0]),
+        ([4, 4], 4, None),  # 3 classes + background: the shapes cannot tell, only recorded indices can
+        ([4, 4], 4, [1, 0]),
+        ([4, 3], 3, [1, 0]),  # recorded indices that contradict the shapes
+        ([4, 5], 3, None),
+        ([4], 3, None),
+    ]
+    cases = [{"last_dims": d, "num_classes": n, "indices": i} for d, n, i in rows]
+    for c in cases:
+        c["expected"] = expected_order(c)
     return cases
 
 

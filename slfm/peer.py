@@ -19,6 +19,7 @@ import numpy as np
 
 from slfm.bench import latency_stats, time_calls
 from slfm.codec import decode
+from slfm.core import output_order
 from slfm.errors import SlfmError
 from slfm.metrics import ImageDetections
 from slfm.nms import nms
@@ -70,8 +71,11 @@ class PeerDetector:
         self.interp.allocate_tensors()
         self.input = self.interp.get_input_details()[0]
         outs = self.interp.get_output_details()
-        self.loc_idx = next(d["index"] for d in outs if d["shape"][-1] == 4)
-        self.score_idx = next(d["index"] for d in outs if d["shape"][-1] == 2)
+        try:  # the one rule (slfm.core.output_order); the peer scores 2 classes, no background column
+            i_loc, i_scores = output_order([int(d["shape"][-1]) for d in outs], 2)
+        except ValueError as e:
+            raise SlfmError(f"{path}: not the AIZOO peer's outputs: {e}") from None
+        self.loc_idx, self.score_idx = outs[i_loc]["index"], outs[i_scores]["index"]
         self.priors = peer_anchors()
         if tuple(self.input["shape"]) != (1, PEER_SIZE, PEER_SIZE, 3):
             raise SlfmError(f"{path}: input {self.input['shape'].tolist()} is not the AIZOO peer's [1, 260, 260, 3]")
@@ -109,17 +113,17 @@ class PeerDetector:
 def compare(artifact: Path, peer: Path, samples, threads: int, runs: int) -> dict:
     """mAP and model latency of both detectors on the same samples with the same runtime and threads."""
     from slfm.convert.runtimes import load_runner
+    from slfm.core import prepare
     from slfm.evaluate import evaluate_samples, summary
     from slfm.images import read_image
-    from slfm.predictor import Predictor, prepare
+    from slfm.predictor import Predictor
 
     runner = load_runner(artifact, threads=threads)
     meta = runner.meta
-    cfg = meta.model_config()
-    ours = Predictor(runner, cfg, "letterbox", meta.image_size, EVAL)
+    ours = Predictor(runner, meta, "letterbox", meta.image_size, EVAL)
     theirs = PeerDetector(peer, threads)
     image = read_image(samples[0].image, quiet=True)
-    x_ours, _ = prepare(image, cfg, "letterbox", meta.image_size)
+    x_ours, _ = prepare(image, meta)
     x_peer = theirs.prepare(image)
     rows = {}
     for name, det, call, size in (

@@ -52,8 +52,9 @@ class Runnable:
         return opts.size or (self.config.image_size if opts.mode == "letterbox" else 840)
 
     def predictor(self, opts: RunOptions, post: PostprocessConfig) -> Predictor:
-        size = self.meta.image_size if self.meta is not None else opts.size
-        return Predictor(self.model, self.config, opts.mode, size, post)
+        if self.meta is not None:  # the artifact's own contract (its pixel_scale too)
+            return Predictor(self.model, self.meta, opts.mode, self.meta.image_size, post)
+        return Predictor(self.model, self.config, opts.mode, opts.size, post)
 
     def demo_post(self, score: float | None, nms: float | None) -> PostprocessConfig:
         """The display thresholds: those given, else the artifact's contract (a checkpoint: the demo's)."""
@@ -104,8 +105,6 @@ def _check_contract(path: Path, meta: ArtifactMeta) -> None:
     bad = []
     if meta.color != "BGR":
         bad.append(f"color {meta.color!r} (slfm feeds BGR)")
-    if meta.pixel_scale != 1.0:
-        bad.append(f"pixel_scale {meta.pixel_scale} (slfm feeds pixel - mean)")
     if meta.outputs != ["loc", "scores"]:
         bad.append(f"outputs {meta.outputs} (slfm reads [loc, scores])")
     if bad:

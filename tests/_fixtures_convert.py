@@ -40,8 +40,8 @@ def moxa_samples(moxa):
 def real_inputs(moxa_samples) -> list[np.ndarray]:
     """Six real Moxa3K test images, letterboxed and normalised as every artifact receives them."""
     from slfm.config import ModelConfig
+    from slfm.core import prepare
     from slfm.images import read_image
-    from slfm.predictor import prepare
 
     cfg = ModelConfig(image_size=SIZE)
     return [prepare(read_image(s.image, quiet=True), cfg)[0] for s in moxa_samples[-6:]]

@@ -68,7 +68,7 @@ def test_kotlin_tests_pass_against_golden_vectors(test_output):
     assert "FAIL" not in test_output
     m = re.search(r"(\d+) passed, 0 failed", test_output)
     assert m and int(m.group(1)) >= 15, test_output
-    for name in ("anchors", "letterbox", "decode", "nms", "quant", "sidecar"):
+    for name in ("anchors", "letterbox", "decode", "nms", "quant", "sidecar", "encode", "outputs"):
         assert f"PASS {name}\n" in test_output
     for f in GOLDEN.glob("postprocess_*.json"):
         assert f"PASS postprocess {f.stem}" in test_output

@@ -1,5 +1,5 @@
-"""The committed golden vectors (tests/golden, read by the Kotlin and Swift ports' tests) still agree with the
-Python pre/post-processing: every expected value is recomputed from the inputs stored in the files."""
+"""The committed golden vectors (tests/golden, read by the Kotlin, Swift and JS ports' tests) still agree with the
+Python inference core (slfm.core): every expected value is recomputed from the inputs stored in the files."""
 
 from __future__ import annotations
 
@@ -36,11 +36,11 @@ def test_anchors(case):
 
 
 def test_letterbox_geometry_matches_preprocess():
-    from slfm.preprocess import letterbox
+    from slfm.core import letterbox, letterbox_geometry
 
     data = load("letterbox.json")
     for case in data["cases"]:
-        assert golden.letterbox_params(case["height"], case["width"], case["size"]) == case
+        assert letterbox_geometry(case["height"], case["width"], case["size"]) == case
         image = np.zeros((case["height"], case["width"], 3), dtype=np.uint8)
         out, scale = letterbox(image, case["size"], data["mean_bgr"])
         assert scale == case["scale"]
@@ -72,8 +72,47 @@ def test_quant():
 
 
 def test_quant_rounds_halves_away_from_zero():
-    np.testing.assert_array_equal(golden.quantize([0.5, 1.5, -0.5, -2.5, 400.0], 1.0, 0), [1, 2, -1, -3, 127])
-    np.testing.assert_array_equal(golden.dequantize([-128, 0, 127], 0.5, -128), [0.0, 64.0, 127.5])
+    from slfm.core import dequantize, quantize
+
+    below = np.nextafter(np.float32(0.5), np.float32(0))
+    got = quantize(np.array([0.5, 1.5, -0.5, -2.5, 400.0, below, -below], np.float32), 1.0, 0)
+    np.testing.assert_array_equal(got, [1, 2, -1, -3, 127, 0, 0])
+    assert quantize(np.float32(2.5), 1.0, 0, np.uint8) == 3 and quantize(np.float32(300), 1.0, 0, np.uint8) == 255
+    np.testing.assert_array_equal(dequantize([-128, 0, 127], 0.5, -128), [0.0, 64.0, 127.5])
+
+
+def test_quant_vectors_hold_ties_that_half_to_even_gets_wrong():
+    """The ports and every Python path round as TFLite does; np.round (halves to even) must fail these files."""
+    cases = {c["name"]: c for c in load("quant.json")["cases"]}
+    ties = cases["ties"]
+    y = np.asarray(ties["values"], np.float32) / np.float32(ties["scale"])
+    assert (np.abs(y - np.trunc(y)) == 0.5).sum() >= 20
+    assert np.round(y).astype(int).tolist() != ties["expected"]["quantized"]
+    enc = {c["name"]: c for c in load("encode.json")["cases"]}
+    for name in ("int8_ties_nhwc", "int8_ties_nchw"):
+        meta = enc[name]["sidecar"]
+        assert meta["pixel_scale"] != 1 and meta["input_dtype"] == "int8", name
+
+
+@pytest.mark.parametrize("case", load("encode.json")["cases"], ids=lambda c: c["name"])
+def test_encode(case):
+    assert golden.expected_encode(case) == case["expected"]
+    assert len(case["expected"]) == 3 * case["sidecar"]["image_size"] ** 2
+    assert set(case["pixels"]) == set(range(256))
+
+
+def test_encode_cases_scale_pixels():
+    scales = {c["sidecar"]["pixel_scale"] for c in load("encode.json")["cases"]}
+    assert 1.0 not in scales and len(scales) >= 3
+    layouts = {c["sidecar"]["layout"] for c in load("encode.json")["cases"]}
+    assert layouts == {"NCHW", "NHWC"}
+
+
+def test_output_order():
+    cases = load("outputs.json")["cases"]
+    assert any(c["expected"] is None for c in cases) and any(c["indices"] for c in cases)
+    for case in cases:
+        assert golden.expected_order(case) == case["expected"], case
 
 
 @pytest.mark.parametrize("path", POSTPROCESS, ids=lambda p: p.stem)
@@ -92,6 +131,7 @@ def test_sidecar_parses():
     meta = ArtifactMeta.from_dict(load_sidecar())
     assert meta.num_anchors == anchors(meta.image_size, meta.image_size).shape[0]
     assert set(meta.output_quant) == {"loc", "scores"}
+    assert meta.output_indices == [1, 0]
 
 
 def load_sidecar() -> dict:

@@ -40,7 +40,7 @@ def swift_output() -> str:
 def test_swift_tests_pass_against_golden_vectors(swift_output):
     m = re.search(r"Test Suite 'All tests' passed.*?\n\s*Executed (\d+) tests?, with 0 failures", swift_output, re.S)
     assert m and int(m.group(1)) >= 12, swift_output[-3000:]
-    for name in ("Anchors", "Letterbox", "Decode", "NMS", "Quant", "Sidecar", "Postprocess"):
+    for name in ("Anchors", "Letterbox", "Decode", "NMS", "Quant", "Sidecar", "Postprocess", "Encode", "Outputs"):
         assert f"Test Case 'GoldenTests.test{name}' passed" in swift_output
     assert "skipped" not in swift_output
 

@@ -186,20 +186,6 @@ def test_macos_target_elsewhere_says_needs_macos(tmp_path):
     assert spec[0]["name"] == "loads" and spec[0]["passed"] is False  # an empty package is no model
 
 
-def test_cv2_lite_resize_matches_opencv():
-    import cv2
-    from skimage import data
-
-    from slfm.device_tests.pi_runner import cv2_lite
-
-    img = np.ascontiguousarray(data.astronaut()[..., ::-1])
-    for size, interp in (((200, 150), cv2.INTER_AREA), ((171, 300), cv2.INTER_AREA), ((900, 700), cv2.INTER_LINEAR)):
-        ours = cv2_lite.resize(img, size, interp).astype(int)
-        theirs = cv2.resize(img, size, interpolation=interp).astype(int)
-        assert ours.shape == theirs.shape
-        assert np.abs(ours - theirs).max() <= 2 and np.abs(ours - theirs).mean() < 0.3
-
-
 def test_imageio_lite_reads_what_opencv_writes(tmp_path):
     import cv2
     from skimage import data

@@ -35,7 +35,7 @@ def test_augment_keeps_boxes_inside_and_normalised(moxa):
 
 
 def test_full_image_prob_letterboxes_whole_images_as_at_test_time(moxa):
-    from slfm.preprocess import letterbox
+    from slfm.core.image import letterbox
     from slfm.voc import load_dataset
 
     s = next(x for x in load_dataset(moxa, "moxa3k", "train", limit=40) if len(x.boxes) >= 3)

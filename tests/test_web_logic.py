@@ -17,7 +17,7 @@ WEB = REPO / "web_demo"
 GOLDEN = REPO / "tests" / "golden"
 SETUP = "web_demo/setup.sh"
 # Modules the Node tests import: they must not touch the DOM or LiteRT.js.
-PURE = ("anchors", "codec", "f32", "letterbox", "meta", "nms", "postprocess", "preprocess", "quant")
+PURE = ("anchors", "codec", "f32", "letterbox", "meta", "nms", "outputs", "postprocess", "preprocess", "quant")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_js_port_passes_against_golden_vectors(node_output):
     m = re.search(r"^# pass (\d+)$", node_output, re.M)
     assert m and int(m.group(1)) >= 19, node_output[-3000:]
     assert re.search(r"^# fail 0$", node_output, re.M)
-    for name in ("anchors", "letterbox", "decode", "nms", "quant", "sidecar"):
+    for name in ("anchors", "letterbox", "decode", "nms", "quant", "sidecar", "encode", "outputs"):
         assert re.search(rf"^ok \d+ - {name}$", node_output, re.M), name
     for f in GOLDEN.glob("postprocess_*.json"):
         assert re.search(rf"^ok \d+ - postprocess {f.stem}$", node_output, re.M), f.stem

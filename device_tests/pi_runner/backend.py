@@ -1,7 +1,8 @@
 """Load a .tflite model with whichever TFLite interpreter the machine has and run it on NCHW float32 input.
 
 Handles what differs between artifacts: NCHW or NHWC input, float or quantized (int8/uint8) input and
-outputs (quantized with each tensor's scale and zero point), and output order (``loc`` has 4 columns).
+outputs (quantized with each tensor's scale and zero point, TFLite's rounding: :mod:`slfm.core.quant`), and
+output order (:func:`slfm.core.output_order`: the sidecar's ``output_indices``, else the shapes).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import sys
 import time
 
 import numpy as np
+
+from slfm.core import dequantize, model_input, output_order
 
 # Interpreter modules in order of preference for float models: what a Pi runs first.
 RUNTIMES = {
@@ -73,20 +76,19 @@ def _quantized_or_false(path: str) -> bool:
         return False  # the load below reports the problem with the runtime it picks
 
 
-def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
-
-
-def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
-
-
 class TfliteModel:
     """``model(x)`` with x float32 [1, 3, H, W] (normalised as the artifact's metadata says) ->
     (loc [A, 4], scores [A, C]) as float32."""
 
-    def __init__(self, path: str, threads: int = 1, runtime: str | None = None, preserve_all_tensors: bool = False):
+    def __init__(
+        self,
+        path: str,
+        threads: int = 1,
+        runtime: str | None = None,
+        preserve_all_tensors: bool = False,
+        num_classes: int = 3,
+        output_indices: list[int] | None = None,
+    ):
         quantized = False if runtime else _quantized_or_false(path)
         interpreter_cls, self.runtime, self.version = import_interpreter(runtime, runtime_order(quantized))
         if quantized and self.runtime == "tflite_runtime":
@@ -118,12 +120,12 @@ class TfliteModel:
         self.nhwc = shape[3] == 3 and shape[1] != 3
         self.input_shape = shape
         outs = self.interpreter.get_output_details()
-        loc = [o for o in outs if int(o["shape"][-1]) == 4]
-        scores = [o for o in outs if int(o["shape"][-1]) != 4]
-        if len(outs) != 2 or len(loc) != 1 or len(scores) != 1:
+        try:
+            i_loc, i_scores = output_order([int(o["shape"][-1]) for o in outs], num_classes, output_indices)
+        except ValueError as e:
             shapes = [list(map(int, o["shape"])) for o in outs]
-            raise RunnerError(f"{path}: expected outputs loc [1, A, 4] and scores [1, A, C], found {shapes}")
-        self.loc_out, self.scores_out = loc[0], scores[0]
+            raise RunnerError(f"{path}: outputs {shapes}: {e}") from None
+        self.loc_out, self.scores_out = outs[i_loc], outs[i_scores]
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -134,17 +136,14 @@ class TfliteModel:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim == 3:
             x = x[None]
-        if self.nhwc:
-            x = x.transpose(0, 2, 3, 1)
-        if list(x.shape) != self.input_shape:
-            raise RunnerError(f"{self.path}: input shape {list(x.shape)} does not match the model's {self.input_shape}")
-        dtype = self.input["dtype"]
-        if dtype != np.float32:
-            scale, zp = self.input["quantization"]
-            if not scale:
-                raise RunnerError(f"{self.path}: {np.dtype(dtype).name} input without quantization parameters")
-            x = quantize(x, scale, zp, dtype)
-        self.interpreter.set_tensor(self.input["index"], np.ascontiguousarray(x))
+        want = list(x.shape[:1]) + list(x.shape[2:]) + [x.shape[1]] if self.nhwc else list(x.shape)
+        if want != self.input_shape:
+            raise RunnerError(f"{self.path}: input shape {want} does not match the model's {self.input_shape}")
+        try:
+            x = model_input(x, self.nhwc, self.input["dtype"], self.input["quantization"])
+        except ValueError as e:
+            raise RunnerError(f"{self.path}: {e}") from None
+        self.interpreter.set_tensor(self.input["index"], x)
 
     def invoke(self) -> None:
         self.interpreter.invoke()

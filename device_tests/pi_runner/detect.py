@@ -5,7 +5,8 @@ camera (and JPEG), optional for images (PNG/PPM/BMP/.npy are read without it).
     python3 -m pi_runner.detect MODEL.tflite SOURCE [--out DIR] [--threads N] [--score S] [--max-frames N]
 
 Everything model-specific (input size, mean, anchors, thresholds, class names) comes from the artifact's
-sidecar ``MODEL.tflite.json``; pre- and post-processing are the shipped ``slfm`` modules.
+sidecar ``MODEL.tflite.json``; pre- and post-processing are the shipped :mod:`slfm.core` (NumPy, OpenCV used
+when present), the same code the host runs.
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cv2_lite
+from slfm.artifact import read_sidecar
+from slfm.core import PostprocessConfig, decode, prepare
+from slfm.core.image import cv2
+from slfm.errors import SlfmError
+
 from .backend import RunnerError, TfliteModel
 
-HAS_CV2 = cv2_lite.install()  # before slfm.preprocess imports cv2
-
-from slfm.anchors import anchors  # noqa: E402
-from slfm.artifact import read_sidecar  # noqa: E402
-from slfm.errors import SlfmError  # noqa: E402
-from slfm.postprocess import PostprocessConfig, postprocess  # noqa: E402
-from slfm.preprocess import letterbox, normalize  # noqa: E402
+HAS_CV2 = cv2 is not None
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".npy", ".webp")
 
@@ -41,9 +40,7 @@ class Detector:
             raise RunnerError(str(e)) from e
         if self.meta.format != "tflite":
             raise RunnerError(f"{model_path}: a {self.meta.format} artifact; the Pi runner runs .tflite")
-        self.model = TfliteModel(model_path, threads, runtime)
-        s = self.meta.image_size
-        self.priors = anchors(s, s, self.meta.min_sizes, self.meta.steps)
+        self.model = TfliteModel(model_path, threads, runtime, False, len(self.meta.classes), self.meta.output_indices)
         self.post = PostprocessConfig(
             score_threshold=self.meta.score_threshold if score is None else score,
             nms_iou=self.meta.nms_iou,
@@ -52,24 +49,16 @@ class Detector:
         self.infer_s: list[float] = []
 
     def __call__(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        s = self.meta.image_size
-        img, scale = letterbox(bgr, s, self.meta.mean_bgr)
-        x = normalize(img, self.meta.mean_bgr) * np.float32(self.meta.pixel_scale)
+        x, frame = prepare(bgr, self.meta)
         t = time.perf_counter()
-        loc, scores = self.model(x)
+        raw = self.model(x)
         self.infer_s.append(time.perf_counter() - t)
-        boxes, conf, labels = postprocess(loc, scores, self.priors, tuple(self.meta.variances), self.post)
-        h, w = bgr.shape[:2]
-        px = boxes * np.float32(s) / np.float32(scale)  # input pixels -> image pixels
-        px[:, [0, 2]] = np.clip(px[:, [0, 2]], 0, w)
-        px[:, [1, 3]] = np.clip(px[:, [1, 3]], 0, h)
-        return px, conf, labels
+        d = decode(raw, self.meta, self.post, frame)
+        return d.boxes, d.scores, d.labels
 
 
 def read_image(path: Path) -> np.ndarray:
     if HAS_CV2:
-        import cv2
-
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
             raise RunnerError(f"cannot decode image {path}")
@@ -90,8 +79,6 @@ def read_image(path: Path) -> np.ndarray:
 def draw_and_save(path: Path, bgr: np.ndarray, dets, classes) -> Path:
     boxes, scores, labels = dets
     if HAS_CV2:
-        import cv2
-
         from slfm.draw import draw
         from slfm.metrics import ImageDetections
 
@@ -140,8 +127,6 @@ def run_images(det: Detector, paths: list[Path], out: Path) -> dict:
 def run_video(det: Detector, source: str, out: Path, max_frames: int | None, show: bool) -> dict:
     if not HAS_CV2:
         raise RunnerError("video and camera input need OpenCV on this device (pip install opencv-python-headless)")
-    import cv2
-
     from slfm.draw import draw
     from slfm.metrics import ImageDetections
 

@@ -3,8 +3,8 @@
     python3 -m pi_runner.parity MODEL INPUTS.npy OUTDIR [--threads N] [--runs N] [--warmup N] [--runtime NAME]
 
 INPUTS.npy holds float32 [N, 3, H, W] inputs prepared on the host (so the raw outputs compare exactly).
-Writes to OUTDIR: loc.npy [N, A, 4], scores.npy [N, A, C], detections.json (the shipped
-``slfm.postprocess`` at the evaluation and demo settings, boxes normalised to the input) and result.json
+Writes to OUTDIR: loc.npy [N, A, 4], scores.npy [N, A, C], detections.json (the shipped ``slfm.core.decode``
+at the evaluation and demo settings, boxes normalised to the input) and result.json
 (timings, peak memory, runtime, machine). Needs numpy and a TFLite interpreter only.
 """
 
@@ -20,15 +20,15 @@ import time
 
 import numpy as np
 
-from slfm.anchors import anchors
-from slfm.postprocess import DEMO, EVAL, postprocess
+from slfm.config import ModelConfig
+from slfm.core import DEMO, EVAL, decode
 
 from .backend import RunnerError, TfliteModel
 
 
-def _dets(loc, scores, priors, variances, config) -> dict:
-    boxes, conf, labels = postprocess(loc, scores, priors, variances, config)
-    return {"boxes": boxes.round(6).tolist(), "scores": conf.round(6).tolist(), "labels": labels.tolist()}
+def _dets(raw, meta, config) -> dict:
+    d = decode(raw, meta, config)  # boxes normalised to the input: the host maps them to image pixels
+    return {"boxes": d.boxes.round(6).tolist(), "scores": d.scores.round(6).tolist(), "labels": d.labels.tolist()}
 
 
 def peak_rss_mb() -> float:
@@ -40,16 +40,22 @@ def run(args) -> dict:
     x = np.load(args.inputs)
     if x.ndim != 4 or x.dtype != np.float32:
         raise RunnerError(f"{args.inputs}: expected float32 [N, 3, H, W], got {x.dtype} {list(x.shape)}")
-    model = TfliteModel(args.model, args.threads, args.runtime)
+    model = TfliteModel(args.model, args.threads, args.runtime, False, args.num_classes, args.output_indices)
     h, w = model.image_size
-    variances = tuple(args.variances)
-    priors = anchors(h, w, json.loads(args.min_sizes), args.steps)
+    if h != w:
+        raise RunnerError(f"{args.model}: input {h}x{w} is not square (slfm letterboxes to a square)")
+    meta = ModelConfig(
+        image_size=h,
+        min_sizes=tuple(map(tuple, json.loads(args.min_sizes))),
+        steps=tuple(args.steps),
+        variances=tuple(args.variances),
+    )
     locs, scores, dets = [], [], []
     for i in range(x.shape[0]):
-        lo, sc = model(x[i : i + 1])
-        locs.append(lo)
-        scores.append(sc)
-        dets.append({"eval": _dets(lo, sc, priors, variances, EVAL), "demo": _dets(lo, sc, priors, variances, DEMO)})
+        raw = model(x[i : i + 1])
+        locs.append(raw[0])
+        scores.append(raw[1])
+        dets.append({"eval": _dets(raw, meta, EVAL), "demo": _dets(raw, meta, DEMO)})
     model.set_input(x[:1])
     warm, times = [], []
     for n, bucket in ((args.warmup, warm), (args.runs, times)):
@@ -98,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-sizes", default="[[16, 32], [64, 128], [256, 512]]", help="JSON, from the sidecar")
     p.add_argument("--steps", type=int, nargs="+", default=[8, 16, 32])
     p.add_argument("--variances", type=float, nargs=2, default=[0.1, 0.2])
+    p.add_argument("--num-classes", type=int, default=3, help="from the sidecar (background included)")
+    p.add_argument("--output-indices", type=int, nargs=2, default=None, help="the sidecar's output_indices")
     args = p.parse_args(argv)
     try:
         r = run(args)

@@ -148,15 +148,17 @@ final class Detector {
         return try split(arrays)
     }
 
-    /// (loc, scores) by name when the converter kept them, else by the last dimension (4 vs the class count).
+    /// (loc, scores) by the sidecar's output names when the model has them (Core ML outputs are named and
+    /// unordered, so output_indices do not apply), else by `OutputOrder`'s shape rule (as every port).
     private func split(_ arrays: [(String, MLMultiArray)]) throws -> ([Float], [Float]) {
         let byName = Dictionary(arrays, uniquingKeysWith: { a, _ in a })
-        let loc = byName["loc"] ?? arrays.first { $0.1.shape.last?.intValue == 4 }?.1
-        let scores = byName["scores"] ?? arrays.first { $0.1.shape.last?.intValue == meta.numClasses }?.1
-        guard let loc, let scores else {
-            throw DetectorError.unsupported("cannot find loc/scores among outputs \(arrays.map { $0.0 })")
+        if let loc = byName["loc"], let scores = byName["scores"] { return (floats(loc), floats(scores)) }
+        let dims = arrays.map { $0.1.shape.last?.intValue ?? 0 }
+        let order: (loc: Int, scores: Int)
+        do { order = try OutputOrder.of(lastDims: dims, numClasses: meta.numClasses) } catch {
+            throw DetectorError.unsupported("outputs \(arrays.map { $0.0 }): \(error)")
         }
-        return (floats(loc), floats(scores))
+        return (floats(arrays[order.loc].1), floats(arrays[order.scores].1))
     }
 
     private func floats(_ a: MLMultiArray) -> [Float] {

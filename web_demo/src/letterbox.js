@@ -1,4 +1,4 @@
-// The geometry of slfm.preprocess.letterbox: scale the long side to `size`, keep the aspect, pad right and bottom
+// The geometry of slfm.core.letterbox: scale the long side to `size`, keep the aspect, pad right and bottom
 // with the mean colour. The browser's canvas resamples the pixels; this fixes where they go.
 import { f, roundHalfEven } from './f32.js';
 

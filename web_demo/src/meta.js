@@ -32,6 +32,7 @@ export function parseMeta(text) {
     meanBgr: Float32Array.from(d.mean_bgr),
     pixelScale: d.pixel_scale,
     outputs: [...d.outputs],
+    outputIndices: Array.isArray(d.output_indices) ? [...d.output_indices] : null, // null: older sidecars
     classes: [...d.classes],
     minSizes: d.min_sizes.map((m) => [...m]),
     steps: [...d.steps],

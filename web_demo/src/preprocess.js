@@ -1,5 +1,5 @@
 // Network input from a letterboxed size x size RGBA image (a canvas's ImageData.data), mirroring
-// slfm.preprocess.normalize: BGR channels, (pixel - mean) * pixelScale in float32, in the artifact's layout (NCHW
+// slfm.core.normalize: BGR channels, (pixel - mean) * pixelScale in float32, in the artifact's layout (NCHW
 // or NHWC), quantized when the graph takes int8.
 import { f } from './f32.js';
 import { quantize } from './quant.js';

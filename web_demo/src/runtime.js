@@ -9,6 +9,7 @@
 //   WebGPU reads GPU buffers while it runs, which needs the JSPI build of the runtime (loaded with {jspi: true}).
 import { Tensor, loadLiteRt } from '@litertjs/core';
 
+import { metaOutputOrder } from './outputs.js';
 import { dequantizeArray } from './quant.js';
 
 const ELEMENT = { 1: 'float32', 9: 'int8' }; // litert::ElementType values this app handles
@@ -144,14 +145,15 @@ export class Detector {
     this.input = backend.input;
     const outs = backend.outputs;
     const last = (o) => o.shape[o.shape.length - 1];
-    this.locIndex = outs.findIndex((o) => last(o) === 4);
-    if (outs.length !== 2 || this.locIndex < 0 || last(outs[1 - this.locIndex]) === 4) {
-      throw new Error(`expected outputs loc [1, A, 4] and scores [1, A, C], found ${JSON.stringify(outs.map((o) => o.shape))}`);
+    try {
+      [this.locIndex, this.scoresIndex] = metaOutputOrder(meta, outs.map(last));
+    } catch (e) {
+      throw new Error(`outputs ${JSON.stringify(outs.map((o) => o.shape))}: ${e.message}`);
     }
     if (this.input.dtype !== meta.inputDtype) {
       throw new Error(`the model takes ${this.input.dtype} input but its sidecar says ${meta.inputDtype}`);
     }
-    this.numClasses = last(outs[1 - this.locIndex]);
+    this.numClasses = last(outs[this.scoresIndex]);
   }
 
   /** Runs one input (Float32Array or Int8Array in the model's layout) -> {loc, scores} as Float32Array. */
@@ -160,7 +162,7 @@ export class Detector {
       throw new Error(`input must be a ${this.input.dtype} array of ${this.input.bytes} bytes`);
     }
     const arrays = await this.backend.run(x);
-    return { loc: this.dequantized(arrays[this.locIndex], 'loc'), scores: this.dequantized(arrays[1 - this.locIndex], 'scores') };
+    return { loc: this.dequantized(arrays[this.locIndex], 'loc'), scores: this.dequantized(arrays[this.scoresIndex], 'scores') };
   }
 
   dequantized(a, name) {

@@ -7,7 +7,9 @@ import { decode } from '../src/codec.js';
 import { letterbox, toImagePixels } from '../src/letterbox.js';
 import { metaAnchors, parseMeta } from '../src/meta.js';
 import { batchedNms, crossClassSuppress, iou, nms } from '../src/nms.js';
+import { metaOutputOrder, outputOrder } from '../src/outputs.js';
 import { DEMO, postprocess } from '../src/postprocess.js';
+import { encodeInput } from '../src/preprocess.js';
 import { dequantizeArray, quantize } from '../src/quant.js';
 import { load, postprocessFiles, rows, text } from './golden.js';
 
@@ -81,6 +83,34 @@ test('sidecar', () => {
   assert.equal(metaAnchors(m).length / 4, m.numAnchors);
   assert.deepEqual(m.classes, ['background', 'face', 'mask']);
   assert.deepEqual(m.postprocess, DEMO);
+  assert.deepEqual(m.outputIndices, [1, 0]);
+  assert.deepEqual(metaOutputOrder(m, [3, 4]), [1, 0]);
+});
+
+// Pixels -> model input under sidecars with pixel_scale != 1, int8 ties and both layouts.
+test('encode', () => {
+  for (const c of load('encode.json').cases) {
+    const meta = parseMeta(c.sidecar);
+    const rgba = new Uint8Array((c.pixels.length / 3) * 4);
+    for (let p = 0; p < c.pixels.length / 3; p++) {
+      rgba.set([c.pixels[3 * p + 2], c.pixels[3 * p + 1], c.pixels[3 * p], 255], 4 * p);
+    }
+    const got = encodeInput(rgba, meta);
+    const want = meta.inputDtype === 'int8' ? Int8Array.from(c.expected) : Float32Array.from(c.expected);
+    assert.deepEqual(got, want, `encode ${c.name}`);
+  }
+});
+
+test('outputs', () => {
+  for (const c of load('outputs.json').cases) {
+    let got = null;
+    try {
+      got = outputOrder(c.last_dims, c.num_classes, c.indices);
+    } catch {
+      got = null;
+    }
+    assert.deepEqual(got, c.expected, `output order ${JSON.stringify(c)}`);
+  }
 });
 
 for (const name of postprocessFiles()) {

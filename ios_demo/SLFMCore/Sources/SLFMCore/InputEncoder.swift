@@ -1,5 +1,5 @@
 /// Network input from a letterboxed `size` x `size` image in BGRA byte order (a `kCVPixelFormatType_32BGRA`
-/// pixel buffer's rows), mirroring `slfm.preprocess.normalize`: BGR channels, (pixel - mean) * pixelScale,
+/// pixel buffer's rows), mirroring `slfm.core.normalize`: BGR channels, (pixel - mean) * pixelScale,
 /// in the artifact's layout (NCHW or NHWC). Used when the Core ML model takes a tensor, not an image.
 public struct InputEncoder: Sendable {
     public let meta: ModelMeta

@@ -1,4 +1,4 @@
-/// The geometry of `slfm.preprocess.letterbox`: long side to `size`, aspect kept, padding right and bottom
+/// The geometry of `slfm.core.letterbox`: long side to `size`, aspect kept, padding right and bottom
 /// with the mean colour. The platform resamples the pixels; this fixes where they go.
 public struct Letterbox: Equatable, Sendable {
     public let size: Int

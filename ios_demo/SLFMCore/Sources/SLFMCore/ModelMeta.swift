@@ -15,6 +15,8 @@ public struct ModelMeta: Equatable, Sendable {
     public let meanBGR: [Float]
     public let pixelScale: Float
     public let outputs: [String]
+    /// Each of `outputs`' position among the graph's outputs; nil in sidecars older than the field.
+    public let outputIndices: [Int]?
     public let classes: [String]
     public let minSizes: [[Int]]
     public let steps: [Int]
@@ -49,6 +51,7 @@ public struct ModelMeta: Equatable, Sendable {
         let meanBgr: [Double]
         let pixelScale: Double
         let outputs, classes: [String]
+        let outputIndices: [Int]?
         let minSizes: [[Int]]
         let steps: [Int]
         let variances: [Double]
@@ -79,7 +82,7 @@ public struct ModelMeta: Equatable, Sendable {
             format: r.format, precision: r.precision, imageSize: r.imageSize, layout: r.layout,
             inputDtype: r.inputDtype, inputQuant: try r.inputQuant.map(quant),
             outputQuant: try r.outputQuant.mapValues(quant), meanBGR: r.meanBgr.map(Float.init),
-            pixelScale: Float(r.pixelScale), outputs: r.outputs, classes: r.classes, minSizes: r.minSizes,
+            pixelScale: Float(r.pixelScale), outputs: r.outputs, outputIndices: r.outputIndices, classes: r.classes, minSizes: r.minSizes,
             steps: r.steps, variances: r.variances.map(Float.init), numAnchors: r.numAnchors,
             postprocess: PostprocessConfig(
                 scoreThreshold: Float(r.scoreThreshold), nmsIoU: Float(r.nmsIou),

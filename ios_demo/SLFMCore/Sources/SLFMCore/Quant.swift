@@ -11,10 +11,10 @@ public struct QuantParams: Equatable, Sendable {
     }
 
     /// TFLite's affine quantization: clamp(round(x / scale) + zeroPoint), halves away from zero
-    /// (`slfm.golden.quantize`).
+    /// (`slfm.core.quantize`).
     public func quantize(_ x: Float, qmin: Int = -128, qmax: Int = 127) -> Int {
         let y = x / scale
-        let r = (y < 0 ? -1 : (y > 0 ? 1 : 0)) * (abs(y) + 0.5).rounded(.down)
+        let r = y.rounded(.toNearestOrAwayFromZero)  // std::round, exactly (floor(|y| + 0.5) rounds 0.49999997 up)
         return Int(min(max(r + Float(zeroPoint), Float(qmin)), Float(qmax)))
     }
 

@@ -64,6 +64,39 @@ final class GoldenTests: XCTestCase {
         XCTAssertEqual(try m.anchors().count / 4, m.numAnchors)
         XCTAssertEqual(m.classes, ["background", "face", "mask"])
         XCTAssertEqual(m.postprocess, PostprocessConfig())
+        XCTAssertEqual(m.outputIndices, [1, 0])
+        let order = try OutputOrder.of(meta: m, lastDims: [3, 4])
+        XCTAssertEqual([order.loc, order.scores], [1, 0])
+    }
+
+    /// Pixels -> model input under sidecars with pixel_scale != 1, int8 ties and both layouts.
+    func testEncode() throws {
+        let raw = try JSONSerialization.jsonObject(with: try Golden.data("encode.json")) as! [String: Any]
+        let sidecars = (raw["cases"] as! [[String: Any]]).map { $0["sidecar"]! }
+        for (c, sidecar) in zip(try Golden.load("encode.json").cases(), sidecars) {
+            let meta = try ModelMeta.parse(try JSONSerialization.data(withJSONObject: sidecar))
+            let bgr = c.ints("pixels")
+            var bgra = [UInt8](repeating: 255, count: bgr.count / 3 * 4)
+            for p in 0..<(bgr.count / 3) {
+                for k in 0..<3 { bgra[4 * p + k] = UInt8(bgr[3 * p + k]) }
+            }
+            let x = InputEncoder(meta: meta).encode(bgra: bgra)
+            if meta.inputDtype == "int8" {
+                let q = try XCTUnwrap(meta.inputQuant)
+                XCTAssertEqual(x.map { q.quantize($0) }, c.ints("expected"), "\(c["name"]!)")
+            } else {
+                XCTAssertEqual(x, c.floats("expected"), "\(c["name"]!)")
+            }
+        }
+    }
+
+    func testOutputs() throws {
+        for c in try Golden.load("outputs.json").cases() {
+            let indices: [Int]? = c["indices"] == .null ? nil : c.ints("indices")
+            let got = try? OutputOrder.of(lastDims: c.ints("last_dims"), numClasses: c.int("num_classes"), indices: indices)
+            let want: [Int]? = c["expected"] == .null ? nil : c.ints("expected")
+            XCTAssertEqual(got.map { [$0.loc, $0.scores] }, want, "\(c)")
+        }
     }
 
     func testPostprocess() throws {

@@ -5,6 +5,7 @@ import org.pytorch.executorch.Module
 import org.pytorch.executorch.Tensor
 import org.slfm.core.InputEncoder
 import org.slfm.core.ModelMeta
+import org.slfm.core.OutputOrder
 
 /** ExecuTorch runtime (XNNPACK-delegated .pte, float input). The .pte must be a file: see [ModelFiles]. */
 class ExecuTorchBackend(path: String, private val meta: ModelMeta) : Backend {
@@ -24,7 +25,7 @@ class ExecuTorchBackend(path: String, private val meta: ModelMeta) : Backend {
     override fun run(pixels: IntArray): RawOutputs {
         val x = Tensor.fromBlob(encoder.encodeFloat(pixels, buffer), shape)
         val out = module.forward(EValue.from(x)).map { it.toTensor() }
-        val (loc, scores) = outputOrder(out.map { it.shape().last().toInt() }, meta.numClasses)
+        val (loc, scores) = OutputOrder.of(meta, out.map { it.shape().last().toInt() })
         return RawOutputs(out[loc].dataAsFloatArray, out[scores].dataAsFloatArray)
     }
 

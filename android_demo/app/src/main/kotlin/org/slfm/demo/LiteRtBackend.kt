@@ -5,6 +5,7 @@ import java.nio.ByteOrder
 import java.nio.MappedByteBuffer
 import org.slfm.core.InputEncoder
 import org.slfm.core.ModelMeta
+import org.slfm.core.OutputOrder
 import org.slfm.core.QuantParams
 import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Interpreter
@@ -29,7 +30,7 @@ class LiteRtBackend(model: MappedByteBuffer, private val meta: ModelMeta, thread
 
     init {
         val shapes = (0 until interpreter.outputTensorCount).map { interpreter.getOutputTensor(it).shape() }
-        val order = outputOrder(shapes.map { it.last() }, meta.numClasses)
+        val order = OutputOrder.of(meta, shapes.map { it.last() })
         locIndex = order.first
         scoresIndex = order.second
         outputs = (0 until interpreter.outputTensorCount).associateWith {

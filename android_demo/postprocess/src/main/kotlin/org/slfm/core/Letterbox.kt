@@ -1,7 +1,7 @@
 package org.slfm.core
 
 /**
- * The geometry of `slfm.preprocess.letterbox`: scale the long side to [size], keep the aspect, and pad
+ * The geometry of `slfm.core.letterbox`: scale the long side to [size], keep the aspect, and pad
  * right and bottom with the mean colour. The platform resamples the pixels; this fixes where they go.
  */
 data class Letterbox(val size: Int, val scale: Double, val resizedWidth: Int, val resizedHeight: Int) {

@@ -15,6 +15,8 @@ data class ModelMeta(
     val meanBgr: FloatArray,
     val pixelScale: Float,
     val outputs: List<String>,
+    /** Each of [outputs]' position among the graph's outputs; null in sidecars older than the field. */
+    val outputIndices: List<Int>?,
     val classes: List<String>,
     val minSizes: List<List<Int>>,
     val steps: List<Int>,
@@ -39,6 +41,11 @@ data class ModelMeta(
         fun parse(text: String): ModelMeta {
             @Suppress("UNCHECKED_CAST")
             val d = Json.parse(text) as? Map<String, Any?> ?: throw IllegalArgumentException("metadata is not a JSON object")
+            return fromMap(d)
+        }
+
+        /** A sidecar already parsed into maps and lists (as [Json.parse] returns it). */
+        fun fromMap(d: Map<String, Any?>): ModelMeta {
             val schema = d["schema"]
             require(schema == SCHEMA) { "artifact metadata schema '$schema' is not '$SCHEMA'" }
             val layout = d.str("layout")
@@ -57,6 +64,7 @@ data class ModelMeta(
                 meanBgr = d.list("mean_bgr").floats(),
                 pixelScale = d.num("pixel_scale").toFloat(),
                 outputs = d.list("outputs").map { it as String },
+                outputIndices = (d["output_indices"] as? List<*>)?.map { (it as Double).toInt() },
                 classes = d.list("classes").map { it as String },
                 minSizes = d.list("min_sizes").map { (it as List<Any?>).ints().toList() },
                 steps = d.list("steps").ints().toList(),

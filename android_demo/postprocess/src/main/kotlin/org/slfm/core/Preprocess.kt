@@ -2,7 +2,7 @@ package org.slfm.core
 
 /**
  * Network input from a letterboxed [size] x [size] image given as ARGB_8888 ints (what `Bitmap.getPixels`
- * returns), mirroring `slfm.preprocess.normalize`: BGR channels, (pixel - mean) * pixelScale, in the
+ * returns), mirroring `slfm.core.normalize`: BGR channels, (pixel - mean) * pixelScale, in the
  * artifact's layout (NCHW or NHWC), quantized when the graph takes int8.
  */
 class InputEncoder(private val meta: ModelMeta) {

@@ -14,6 +14,8 @@ class GoldenTests(private val g: Golden) {
         TestCase("nms", ::nms),
         TestCase("quant", ::quant),
         TestCase("sidecar", ::sidecar),
+        TestCase("encode", ::encode),
+        TestCase("outputs", ::outputs),
     ) + g.postprocessFiles().map { f -> TestCase("postprocess ${f.removeSuffix(".json")}") { postprocessFile(f) } }
 
     private fun assertClose(want: FloatArray, got: FloatArray, tol: Float, what: String) {
@@ -89,6 +91,35 @@ class GoldenTests(private val g: Golden) {
         assertEquals(m.numAnchors, m.anchors().size / 4)
         assertEquals(listOf("background", "face", "mask"), m.classes)
         assertEquals(PostprocessConfig(), m.postprocess)
+        assertEquals(listOf(1, 0), m.outputIndices)
+        assertEquals(1 to 0, OutputOrder.of(m, listOf(3, 4)))
+    }
+
+    /** Pixels -> model input under sidecars with pixel_scale != 1, int8 ties and both layouts. */
+    private fun encode() {
+        for (c in g.load("encode.json")["cases"].asList().map { it.asMap() }) {
+            val meta = ModelMeta.fromMap(c["sidecar"].asMap())
+            val bgr = c.list("pixels").ints()
+            val argb = IntArray(bgr.size / 3) { p -> (0xFF shl 24) or (bgr[3 * p + 2] shl 16) or (bgr[3 * p + 1] shl 8) or bgr[3 * p] }
+            val enc = InputEncoder(meta)
+            val name = c["name"]
+            if (meta.inputDtype == "int8") {
+                val got = enc.encodeInt8(argb).map { it.toInt() }.toIntArray()
+                assertContentEquals(c.list("expected").ints(), got, "encode $name")
+            } else {
+                assertContentEquals(c.list("expected").floats(), enc.encodeFloat(argb), "encode $name")
+            }
+        }
+    }
+
+    private fun outputs() {
+        for (c in g.load("outputs.json")["cases"].asList().map { it.asMap() }) {
+            val dims = c.list("last_dims").ints().toList()
+            val indices = (c["indices"] as? List<*>)?.map { (it as Double).toInt() }
+            val got = runCatching { OutputOrder.of(dims, c.num("num_classes").toInt(), indices) }.getOrNull()
+            val want = (c["expected"] as? List<*>)?.map { (it as Double).toInt() }?.let { it[0] to it[1] }
+            assertEquals(want, got, "output order $c")
+        }
     }
 
     private fun postprocessFile(name: String) {

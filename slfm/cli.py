@@ -46,6 +46,7 @@ LAZY_BENCH = {
     "layers": "slfm.quantize.layers:layers",
     "latency": "slfm.convert.latency:latency",
     "nofaces": "slfm.nofaces:nofaces",
+    "sizes": "slfm.sizes:sizes",
 }
 
 

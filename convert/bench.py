@@ -22,10 +22,11 @@ from pathlib import Path
 import click
 import numpy as np
 
+from slfm.formats import NAMES as FORMAT_NAMES
+from slfm.formats import PRECISIONS, format_of
 from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
 
 RUNNABLE = ("tflite", "executorch")  # formats that run on this CPU (Core ML: macOS)
-PRECISIONS = ("fp32", "fp16", "int8")  # slfm.artifact.PRECISIONS
 INT8_SOURCES = ("ptq", "qat")
 
 
@@ -73,10 +74,10 @@ class Row:
 def matrix(formats: list[str], precisions: list[str], int8: list[str]) -> list[Row]:
     """Every (format, precision) that :func:`slfm.convert.api.supports`, in the converters' table order; int8
     once per source (TFLite / ExecuTorch: PTQ and QAT graphs; Core ML: int8 weights)."""
-    from slfm.convert.api import TARGETS, supports
+    from slfm.convert.api import supports
 
     rows = []
-    for fmt in TARGETS:
+    for fmt in FORMAT_NAMES:
         if fmt not in formats:
             continue
         for p in PRECISIONS:
@@ -665,7 +666,6 @@ def artifacts(
         thread_list = sorted({int(t) for t in threads.split(",") if t.strip()})
     except ValueError:
         raise SlfmError(f"--threads {threads!r}: expected comma-separated integers such as 1,2") from None
-    from slfm.convert.api import TARGETS
 
     def listed(value: str, allowed, what: str) -> list[str]:
         got = [v.strip() for v in value.split(",") if v.strip()]
@@ -675,7 +675,7 @@ def artifacts(
         return got
 
     rows = matrix(
-        listed(formats, TARGETS, "formats"),
+        listed(formats, FORMAT_NAMES, "formats"),
         listed(precisions, PRECISIONS, "precisions"),
         listed(int8_sources, INT8_SOURCES, "int8"),
     )
@@ -738,9 +738,7 @@ def artifacts(
 
 
 def _format_of(path: Path) -> str:
-    from slfm.convert.runtimes import runtime_for
-
-    return {"litert": "tflite", "executorch": "executorch", "coreml": "coreml"}.get(runtime_for(path), "unknown")
+    return getattr(format_of(path), "name", "unknown")
 
 
 if __name__ == "__main__":  # the latency worker (see latency_in_subprocess)

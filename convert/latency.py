@@ -35,10 +35,12 @@ import click
 import numpy as np
 
 from slfm.errors import SlfmError
+from slfm.formats import FORMATS, format_of
 from slfm.options import POSITIVE
 
 TFLITE_RUNTIMES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
-ALL_RUNTIMES = ("litert", "tflite-runtime", "executorch")
+TIMED = ("tflite", "executorch")  # the formats timed here (slfm.formats)
+ALL_RUNTIMES = tuple(r for f in TIMED for r in FORMATS[f].runtimes)
 
 
 @dataclass
@@ -162,16 +164,16 @@ def run_latency(cfg: LatencyConfig, echo=click.echo) -> dict:
     for p in cfg.artifacts:
         if not Path(p).exists():
             raise SlfmError(f"artifact not found: {p}")
-        if Path(p).suffix not in (".tflite", ".pte"):
-            raise SlfmError(f"{p}: not a .tflite or .pte artifact")
+        if getattr(format_of(p), "name", None) not in TIMED:
+            raise SlfmError(f"{p}: not a {' or '.join(FORMATS[f].suffix for f in TIMED)} artifact")
     unknown = set(cfg.runtimes) - set(ALL_RUNTIMES)
     if unknown:
         raise SlfmError(f"unknown runtime(s) {sorted(unknown)}: use {', '.join(ALL_RUNTIMES)}")
     work = Path(cfg.work).resolve()  # the runners run in a bundle folder of their own: absolute paths
     work.mkdir(parents=True, exist_ok=True)
     arts = [Path(p).resolve() for p in cfg.artifacts]
-    tflites = [p for p in arts if p.suffix == ".tflite"]
-    ptes = [p for p in arts if p.suffix == ".pte"]
+    tflites = [p for p in arts if format_of(p) is FORMATS["tflite"]]
+    ptes = [p for p in arts if format_of(p) is FORMATS["executorch"]]
     label = {str(Path(p).resolve()): cfg.labels.get(str(p)) or _label(Path(p)) for p in cfg.artifacts}
     macs = {}
     for p in tflites:

@@ -16,6 +16,7 @@ from slfm.artifact import read_sidecar, sidecar_path
 from slfm.device_tests.bundle import build_bundle
 from slfm.device_tests.remote import SshRemote
 from slfm.errors import SlfmError
+from slfm.formats import for_deploy, hint
 
 
 def detect_command(
@@ -48,8 +49,9 @@ def deploy(
     echo=click.echo,
 ) -> None:
     meta = read_sidecar(artifact)
-    if meta.format != "tflite":
-        raise SlfmError(f"{artifact}: a {meta.format} artifact; a Pi runs .tflite (slfm convert --to tflite)")
+    if meta.format not in for_deploy("pi"):
+        wanted = " or ".join(hint(f) for f in for_deploy("pi").values())
+        raise SlfmError(f"{artifact}: a {meta.format} artifact; a Pi runs {wanted} (slfm convert --to tflite)")
     given = [x is not None for x in (source, camera, remote_source)]
     if sum(given) != 1:
         raise SlfmError(

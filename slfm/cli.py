@@ -335,11 +335,11 @@ def _mode_options(f):
 
 
 def _runtime_option(f):
-    from slfm.runnable import RUNTIMES
+    from slfm.formats import RUNTIME_CHOICES
 
     return click.option(
         "--runtime",
-        type=click.Choice(RUNTIMES),
+        type=click.Choice(RUNTIME_CHOICES),
         default="auto",
         show_default=True,
         help="for an artifact: the runtime to run it in (.tflite: litert, or tflite-runtime 2.14 as on a Pi; "

@@ -84,11 +84,11 @@ def retire_stale_artifacts(art: Path, checkpoint: Path, stale: Path, echo=click.
         return []
     from slfm.artifact import read_sidecar, sidecar_path
     from slfm.checkpoint import file_sha256
-    from slfm.device_tests.parity import SUFFIXES
+    from slfm.formats import format_of
 
     sha = file_sha256(checkpoint)
     moved = []
-    for artifact in sorted(q for q in art.iterdir() if q.suffix in SUFFIXES):  # what parity would check
+    for artifact in sorted(q for q in art.iterdir() if format_of(q) is not None):  # what parity would check
         try:
             source = read_sidecar(artifact).source_sha256
         except SlfmError:

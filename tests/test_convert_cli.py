@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slfm.convert.cli import marker_path, targets_of
+from slfm.convert.cli import formats_to_make, marker_path
 
 
 def test_to_accepts_several_formats_and_all():
-    assert targets_of(("executorch", "tflite", "tflite"), "fp32", False) == (["tflite", "executorch"], [])
-    assert targets_of(("all",), "fp32", False) == (["tflite", "coreml", "executorch"], [])
-    assert targets_of(("all",), "fp16", False) == (["tflite", "coreml", "executorch"], [])  # ExecuTorch fp16 too
-    assert targets_of(("all",), "fp32", True)[0] == ["tflite"]  # --nhwc is TFLite only
+    assert formats_to_make(("executorch", "tflite", "tflite"), "fp32", False) == (["tflite", "executorch"], [])
+    assert formats_to_make(("all",), "fp32", False) == (["tflite", "coreml", "executorch"], [])
+    assert formats_to_make(("all",), "fp16", False) == (["tflite", "coreml", "executorch"], [])  # ExecuTorch fp16 too
+    assert formats_to_make(("all",), "fp32", True)[0] == ["tflite"]  # --nhwc is TFLite only
 
 
 def test_marker_names_match_what_the_pipeline_expects(tmp_path):

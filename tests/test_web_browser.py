@@ -153,10 +153,9 @@ def match(a: list[dict], b: list[dict], iou_min: float) -> list[tuple[dict, dict
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_demo_page_draws_python_detections_from_a_fake_camera(tmp_path, web_artifacts, browser, moxa, precision):
-    from slfm.artifact import read_sidecar
     from slfm.checkpoint import load_model
+    from slfm.convert.runtimes import load_runner
     from slfm.device_tests.browser import await_js, chromium
-    from slfm.device_tests.runners import _as_outputs, load_in_process
     from slfm.predictor import Predictor
     from slfm.web_build import build
     from slfm.web_serve import WebServer
@@ -170,8 +169,7 @@ def test_demo_page_draws_python_detections_from_a_fake_camera(tmp_path, web_arti
     model, _ = load_model(web_artifacts["checkpoint"])
     if precision == "int8":
         path = web_artifacts["int8"]
-        fn, _ = load_in_process(path, read_sidecar(path), 1)
-        runner = lambda x: _as_outputs(fn(x))  # noqa: E731
+        runner = load_runner(path, threads=1)
     det = Predictor(model if precision == "fp32" else runner, model.config)(frame)
     want = [
         {"box": b.tolist(), "score": float(sc), "label": int(lab)}

@@ -24,6 +24,7 @@ import numpy as np
 
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.formats import PRECISIONS, format_of
+from slfm.layouts import KINDS
 from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
 
 RUNNABLE = ("tflite", "executorch")  # formats that run on this CPU (Core ML: macOS)
@@ -188,7 +189,7 @@ def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[t
         qat_ckpt, qat_key = Path(given), _key(**base, qat=file_sha256(given))
         click.echo(f"QAT: {qat_ckpt.name} (--qat-epochs N trains one here)")
     else:
-        from slfm.quantize.cli import default_splits
+        from slfm.quantize.cli import qat_splits
 
         qcfg = QATConfig(
             epochs=opts["qat_epochs"] or QATConfig.epochs,
@@ -196,7 +197,7 @@ def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[t
             lr=opts["qat_lr"],
             **trained_recipe(fp32_ckpt),  # the weights' own data recipe (whole-image share, class balance)
         )
-        fit, holdout = default_splits(opts["kind"], None, None)
+        fit, holdout = qat_splits(opts["kind"], None, None)
         qat_key = _key(**base, qat=asdict(qcfg), splits=[fit, holdout])
 
         def make_qat():
@@ -567,7 +568,7 @@ def chart(report: dict, path: Path) -> None:
     show_default=True,
     help="labelled dataset root (calibration, QAT and mAP)",
 )
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option("--split", default="test", show_default=True, help="split for mAP")
 @click.option("--limit", type=POSITIVE, default=None, help="mAP on the first N images of the split (default: all)")
 @click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images (train split)")

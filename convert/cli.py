@@ -20,6 +20,7 @@ import click
 from slfm.cli import _class_map
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.formats import PRECISIONS
+from slfm.layouts import KINDS
 from slfm.options import OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import folder_lock, write_text
 
@@ -73,7 +74,7 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
     default=None,
     help="PTQ calibration dataset root (default: scikit-image's real photos)",
 )
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option("--split", default="train", show_default=True)
 @click.option("--class-map", default=None)
 @click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images")

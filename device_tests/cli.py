@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from slfm.errors import SlfmError
+from slfm.layouts import KINDS, eval_splits_help
 from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGRAMS_REFUSED, InFile, threads_option
 
 
@@ -29,13 +30,25 @@ from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGR
 )
 @click.option(
     "--data",
-    "data_specs",
     multiple=True,
-    metavar="KIND:PATH[:SPLIT]",
-    help="labelled images for mAP, e.g. moxa3k:../shared/data/moxa3k  aizoo:../shared/data/aizoo:val-sample "
-    "(repeatable; default: scikit-image's bundled photos, no mAP)",
+    metavar="PATH",
+    help="labelled dataset root for mAP, e.g. --data ../shared/data/moxa3k; repeat it (with --dataset, --split in "
+    "the same order) for several  [default: scikit-image's bundled photos, no mAP]",
 )
-@click.option("--limit", type=NON_NEGATIVE, default=50, show_default=True, help="images per dataset (0: all)")
+@click.option(
+    "--dataset",
+    "kinds",
+    type=click.Choice(KINDS),
+    multiple=True,
+    help="dataset layout, one per --data or one for all  [default: moxa3k]",
+)
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    help=f"split, one per --data or one for all  [default: the test split: {eval_splits_help()}]",
+)
+@click.option("--limit", type=POSITIVE, default=None, help="the first N images of each dataset  [default: all]")
 @click.option("--runs", type=NON_NEGATIVE, default=20, show_default=True, help="timed runs (after warm-up)")
 @click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)
 @threads_option
@@ -98,7 +111,9 @@ def parity(
     artifacts,
     checkpoint,
     target,
-    data_specs,
+    data,
+    kinds,
+    splits,
     limit,
     runs,
     warmup,
@@ -119,7 +134,7 @@ def parity(
 ):
     """Check ARTIFACTS (files or folders) against the PyTorch reference on real images: raw-output error and
     SNR, detections matched to the reference's, mAP@0.5, latency, size, peak memory. Exits 1 on a failure."""
-    from slfm.device_tests.inputs import DataSpec
+    from slfm.device_tests.inputs import data_specs
     from slfm.device_tests.parity import ParityOptions, run_parity
     from slfm.device_tests.report import markdown
     from slfm.device_tests.thresholds import load_thresholds
@@ -128,8 +143,8 @@ def parity(
         artifacts=list(artifacts),
         checkpoint=checkpoint,
         target=target,
-        data=[DataSpec.parse(s) for s in data_specs],
-        limit=limit or None,
+        data=data_specs(data, kinds, splits),
+        limit=limit,
         runs=runs,
         warmup=warmup,
         threads=threads,

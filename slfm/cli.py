@@ -14,6 +14,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.images import DataWarning
+from slfm.layouts import KINDS, eval_splits_help, split_help
 from slfm.options import (
     FRACTION,
     IMAGE_SIZE,
@@ -98,17 +99,26 @@ def main() -> None:
     warnings.showwarning = _show_warning
 
 
-def _dataset_options(f, data_required: bool = True):
+def _dataset_options(f=None, *, data_required: bool = True, split_default: str | None = None):
+    """``--data PATH --dataset KIND --split S --class-map M``, the layouts from :mod:`slfm.layouts`; with keywords
+    only, a decorator (``@_dataset_options(split_default=...)``)."""
+    if f is None:
+        return lambda g: _dataset_options(g, data_required=data_required, split_default=split_default)
     f = click.option(
         "--class-map",
         default=None,
         help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
     )(f)
-    f = click.option("--split", default=None, help="split name (moxa3k: train/test; aizoo: train/val)")(f)
+    f = click.option(
+        "--split",
+        default=None,
+        help=f"split name ({split_help()}; fit / holdout: train without / only the committed holdout list)"
+        + (f"  [default: {split_default}]" if split_default else ""),
+    )(f)
     f = click.option(
         "--dataset",
         "kind",
-        type=click.Choice(["aizoo", "moxa3k", "voc"]),
+        type=click.Choice(KINDS),
         default="moxa3k",
         show_default=True,
         help="dataset layout",
@@ -134,7 +144,7 @@ def _class_map(spec):
 @click.option(
     "--dataset",
     "kind",
-    type=click.Choice(["aizoo", "moxa3k", "voc"]),
+    type=click.Choice(KINDS),
     multiple=True,
     help="dataset layout, one per --data or one for all  [default: moxa3k]",
 )
@@ -299,7 +309,7 @@ def train(
 
 
 @main.command()
-@_dataset_options
+@_dataset_options(split_default="train")
 @click.option("--out", type=OUT_DIR, required=True, help="new folder (voc layout)")
 @click.option("--max-side", type=IMAGE_SIZE, default=800, show_default=True, help="longest image side kept")
 @click.option(
@@ -349,7 +359,7 @@ def _runtime_option(f):
 
 @main.command("eval")
 @click.argument("model", metavar="[CHECKPOINT|ARTIFACT]", required=False)
-@_dataset_options
+@_dataset_options(split_default=f"the test split: {eval_splits_help()}")
 @_mode_options
 @_runtime_option
 @click.option(
@@ -410,14 +420,14 @@ def eval_cmd(
     from dataclasses import asdict, replace
 
     from slfm.evaluate import evaluate_samples, summary, write_report
+    from slfm.layouts import layout
     from slfm.runnable import RunOptions, load_runnable
-    from slfm.train import DEFAULT_VAL_SPLIT
     from slfm.voc import load_dataset
 
     post = replace(EVAL, score_threshold=score_threshold, nms_iou=nms_iou, cross_class_iou=cross_class_iou)
     opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
     loaded = load_runnable(model, opts, kind)
-    split = split or DEFAULT_VAL_SPLIT[kind]
+    split = split or layout(kind).test_split
     samples = load_dataset(data, kind, split, _class_map(class_map), limit)
     result = evaluate_samples(loaded.predictor(opts, post), samples, bootstrap=bootstrap)
     insize = loaded.input_size(opts)

@@ -31,6 +31,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.fingerprint import code_fingerprint
+from slfm.layouts import KINDS, eval_splits_help
 from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import write_text
 
@@ -318,7 +319,7 @@ def plan(
         str(parity_limit),
     ]
     if data is not None:
-        parity += ["--data", f"{kind}:{data}" + (f":{parity_split}" if parity_split else "")]
+        parity += ["--data", str(data), "--dataset", kind] + (["--split", parity_split] if parity_split else [])
     for t in targets:
         parity += ["--target", t]
     steps.append(Step("parity", parity, [out / "report.json"], [art], check_outputs=True))
@@ -338,7 +339,7 @@ def plan(
     help="labelled dataset root: enables QAT and mAP (without it: PTQ-free fp32 artifacts, parity on "
     "scikit-image's real photos)",
 )
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option(
     "--train-epochs", type=NON_NEGATIVE, default=0, show_default=True, help="train first (0: start from weights)"
 )
@@ -361,7 +362,7 @@ def plan(
 )
 @click.option("--parity-limit", type=POSITIVE, default=200, show_default=True, help="images per dataset for parity")
 @click.option(
-    "--parity-split", default=None, help="split of --data for parity  [default: moxa3k test, aizoo val-sample]"
+    "--parity-split", default=None, help=f"split of --data for parity  [default: the test split: {eval_splits_help()}]"
 )
 @threads_option
 @click.option("--out", type=OUT_DIR, default=Path("runs/pipeline"), show_default=True)

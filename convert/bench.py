@@ -25,7 +25,7 @@ import numpy as np
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.formats import PRECISIONS, format_of
 from slfm.layouts import KINDS
-from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
+from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, limit_option
 
 RUNNABLE = ("tflite", "executorch")  # formats that run on this CPU (Core ML: macOS)
 INT8_SOURCES = ("ptq", "qat")
@@ -570,7 +570,7 @@ def chart(report: dict, path: Path) -> None:
 )
 @click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option("--split", default="test", show_default=True, help="split for mAP")
-@click.option("--limit", type=POSITIVE, default=None, help="mAP on the first N images of the split (default: all)")
+@limit_option("images of the split for mAP")
 @click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images (train split)")
 @click.option(
     "--qat-epochs",
@@ -586,7 +586,9 @@ def chart(report: dict, path: Path) -> None:
     default=None,
     help="the int8 QAT rows from this quantized checkpoint (slfm qat / slfm ptq) instead of the bundled one",
 )
-@click.option("--qat-limit", type=NON_NEGATIVE, default=0, show_default=True, help="QAT on N images (0: all)")
+@click.option(
+    "--qat-limit", type=POSITIVE, default=None, help="QAT on N images drawn (seeded) from the fit split  [default: all]"
+)
 @click.option("--qat-lr", type=POSITIVE_FLOAT, default=1e-4, show_default=True, help="QAT lr (Adam, cosine)")
 @click.option("--bootstrap", type=NON_NEGATIVE, default=200, show_default=True, help="paired resamples for each ΔmAP")
 @click.option("--runs", type=POSITIVE, default=30, show_default=True, help="timed rounds per thread setting")
@@ -602,11 +604,11 @@ def chart(report: dict, path: Path) -> None:
 @click.option("--rebuild", is_flag=True, help="rebuild every artifact even if the work folder has it")
 @click.option(
     "--formats",
-    default="tflite,coreml,executorch",
+    default=",".join(FORMAT_NAMES),
     show_default=True,
     help="formats to build, comma-separated ('' for none: only --artifact rows)",
 )
-@click.option("--precisions", default="fp32,fp16,int8", show_default=True, help="precisions to build, comma-separated")
+@click.option("--precisions", default=",".join(PRECISIONS), show_default=True, help="comma-separated")
 @click.option("--int8", "int8_sources", default="ptq,qat", show_default=True, help="int8 rows: ptq, qat or both")
 @click.option(
     "--artifact",
@@ -697,7 +699,7 @@ def artifacts(
         "limit": limit,
         "calib": calib,
         "qat_epochs": qat_epochs,
-        "qat_limit": qat_limit or None,
+        "qat_limit": qat_limit,
         "qat_lr": qat_lr,
         "bootstrap": bootstrap,
         "runs": runs,

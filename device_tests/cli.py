@@ -10,7 +10,16 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.layouts import KINDS, eval_splits_help
-from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGRAMS_REFUSED, InFile, threads_option
+from slfm.options import (
+    NON_NEGATIVE,
+    OUT_FILE,
+    POSITIVE,
+    POSITIVE_FLOAT,
+    PROGRAMS_REFUSED,
+    InFile,
+    limit_option,
+    threads_option,
+)
 
 
 @click.command()
@@ -48,7 +57,7 @@ from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGR
     multiple=True,
     help=f"split, one per --data or one for all  [default: the test split: {eval_splits_help()}]",
 )
-@click.option("--limit", type=POSITIVE, default=None, help="the first N images of each dataset  [default: all]")
+@limit_option("images of each dataset")
 @click.option("--runs", type=NON_NEGATIVE, default=20, show_default=True, help="timed runs (after warm-up)")
 @click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)
 @threads_option

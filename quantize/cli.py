@@ -78,7 +78,12 @@ EQUALIZE_OPTION = click.option(
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True)
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=POSITIVE, default=None, help="train on N images drawn from the split")
+@click.option(
+    "--limit",
+    type=POSITIVE,
+    default=None,
+    help="train on N images drawn (seeded) from the split, not the first N: spread over its sources  [default: all]",
+)
 @click.option(
     "--val-split",
     default=None,

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from slfm.layouts import KINDS
-from slfm.options import FRACTION, IMAGE_SIZE, POSITIVE, threads_option
+from slfm.options import FRACTION, IMAGE_SIZE, POSITIVE, limit_option, threads_option
 
 BUDGET_KEYS = ("data", "dataset", "init", "limit", "class_balance", "full_image_prob", "epochs")
 
@@ -36,7 +36,7 @@ def check_same_budget(ckpt: dict, cfg, mcfg, path: Path) -> None:
 @click.option("--epochs", type=POSITIVE, default=4, show_default=True)
 @click.option("--image-size", type=IMAGE_SIZE, default=320, show_default=True)
 @click.option("--init", default="imagenet", show_default=True)
-@click.option("--limit", type=POSITIVE, default=None, help="train on the first N images")
+@limit_option("training images")
 @click.option("--class-balance", is_flag=True, help="class-balanced loss, as the bundled weights were trained")
 @click.option("--full-image-prob", type=FRACTION, default=0.0, show_default=True)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/ablation"), show_default=True)

@@ -25,6 +25,7 @@ from slfm.options import (
     OUT_FILE,
     POSITIVE,
     POSITIVE_FLOAT,
+    limit_option,
     threads_option,
 )
 from slfm.postprocess import DEMO, EVAL
@@ -207,7 +208,7 @@ def _class_map(spec):
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True, help="DataLoader worker processes")
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=POSITIVE, default=None, help="use only the first N training images of each source")
+@limit_option("training images of each source")
 @click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over the split")
 @click.option("--val-every", type=POSITIVE, default=1, show_default=True)
 @click.option(
@@ -369,7 +370,7 @@ def _runtime_option(f):
     default=None,
     help="write the report here (and a PR plot beside it, .png)",
 )
-@click.option("--limit", type=POSITIVE, default=None, help="evaluate the first N images")
+@limit_option("images of the split")
 @click.option(
     "--score-threshold",
     type=FRACTION,
@@ -455,13 +456,23 @@ def eval_cmd(
 @_mode_options
 @_runtime_option
 @click.option(
-    "--score", type=FRACTION, default=None, help="score threshold  [default: the artifact's contract, else 0.5]"
+    "--score-threshold",
+    "score",
+    type=FRACTION,
+    default=None,
+    help=f"keep scores above this  [default: the artifact's contract, else {DEMO.score_threshold}]",
 )
 @click.option(
-    "--nms", type=FRACTION, default=None, help="NMS IoU threshold  [default: the artifact's contract, else 0.3]"
+    "--nms-iou",
+    "nms",
+    type=FRACTION,
+    default=None,
+    help=f"NMS IoU within each class  [default: the artifact's contract, else {DEMO.nms_iou}]",
 )
+@click.option("--score", "score_alias", type=FRACTION, default=None, hidden=True)  # the former spellings
+@click.option("--nms", "nms_alias", type=FRACTION, default=None, hidden=True)
 @threads_option
-def detect(paths, out, mode, size, runtime, score, nms, threads):
+def detect(paths, out, mode, size, runtime, score, nms, score_alias, nms_alias, threads):
     """Detect faces with and without a mask ("mask" / "no mask") in SOURCE: an image, a folder of images, or a
     video.
 
@@ -482,6 +493,8 @@ def detect(paths, out, mode, size, runtime, score, nms, threads):
     if len(paths) > 2:
         raise click.UsageError(f"expected [CHECKPOINT|ARTIFACT] SOURCE, got {len(paths)} arguments")
     model, source = (None, paths[0]) if len(paths) == 1 else paths
+    score = score_alias if score is None else score
+    nms = nms_alias if nms is None else nms
     opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
     loaded = load_runnable(model, opts)
     report = detect_path(loaded.predictor(opts, loaded.demo_post(score, nms)), Path(source), out)

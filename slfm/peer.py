@@ -23,7 +23,7 @@ from slfm.errors import SlfmError
 from slfm.layouts import KINDS
 from slfm.metrics import ImageDetections
 from slfm.nms import nms
-from slfm.options import POSITIVE, threads_option
+from slfm.options import POSITIVE, limit_option, threads_option
 from slfm.postprocess import EVAL, PostprocessConfig, postprocess
 
 PEER_DEFAULT = Path("../shared/peers/aizoo/face_mask_detection.tflite")
@@ -180,7 +180,7 @@ def markdown(report: dict) -> str:
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="dataset root")
 @click.option("--dataset", "kind", type=click.Choice(KINDS), default="aizoo", show_default=True)
 @click.option("--split", default=None, help="default: val (aizoo) / test (moxa3k)")
-@click.option("--limit", type=POSITIVE, default=None)
+@limit_option("images of the split")
 @threads_option
 @click.option("--runs", type=POSITIVE, default=50, show_default=True, help="timed invocations per detector")
 @click.option(

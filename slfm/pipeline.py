@@ -31,6 +31,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.fingerprint import code_fingerprint
+from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS, eval_splits_help
 from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import write_text
@@ -351,7 +352,7 @@ def plan(
     help="train QAT for N epochs on --data (0: int8 from the bundled QAT checkpoint of bundled weights, else PTQ)",
 )
 @click.option("--qat-limit", type=POSITIVE, default=None, help="QAT on N training images")
-@click.option("--formats", default="tflite,coreml,executorch", show_default=True)
+@click.option("--formats", default=",".join(FORMAT_NAMES), show_default=True, help="comma-separated")
 @click.option(
     "--target",
     "targets",
@@ -388,6 +389,9 @@ def pipeline(
     if data is not None and not Path(data).exists():
         raise SlfmError(f"--data: folder not found: {data}")
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in fmts if f not in FORMAT_NAMES]
+    if unknown:
+        raise SlfmError(f"--formats {formats!r}: unknown {unknown[0]!r} (choose from {', '.join(FORMAT_NAMES)})")
     steps = plan(
         out,
         checkpoint,

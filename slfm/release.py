@@ -20,7 +20,7 @@ import click
 from slfm.checkpoint import BUNDLED, MODELS_DIR, export_for_release, file_sha256, load_model, read_checkpoint
 from slfm.errors import SlfmError
 from slfm.layouts import KINDS
-from slfm.options import IMAGE_SIZE, POSITIVE
+from slfm.options import IMAGE_SIZE, limit_option
 from slfm.postprocess import DEMO, EVAL
 
 MAX_BYTES = 2_000_000
@@ -275,7 +275,7 @@ def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) 
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="test dataset root")
 @click.option("--dataset", "kind", type=click.Choice(KINDS), required=True)
 @click.option("--split", required=True, help="test split (moxa3k: test; aizoo: val)")
-@click.option("--limit", type=POSITIVE, default=None)
+@limit_option("images of the split")
 @click.option("--models-dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
 @click.option(
     "--image-size", type=IMAGE_SIZE, default=None, help="default inference input  [default: the training size]"

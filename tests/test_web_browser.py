@@ -210,7 +210,8 @@ def test_demo_page_draws_python_detections_from_a_fake_camera(tmp_path, web_arti
 def test_parity_runs_fp32_and_int8_in_chromium(tmp_path, web_artifacts, browser, moxa):
     out = tmp_path / "rep"
     args = ["parity", str(web_artifacts["fp32"]), str(web_artifacts["int8"]), "--target", "browser"]
-    args += ["--checkpoint", str(web_artifacts["checkpoint"]), "--data", str(moxa), "--dataset", "moxa3k", "--limit", "6"]
+    args += ["--checkpoint", str(web_artifacts["checkpoint"]), "--data", str(moxa), "--dataset", "moxa3k"]
+    args += ["--limit", "6"]
     # 6 images cannot resolve an int8 mAP difference (the 200-image run is in reports/parity_browser.md)
     args += ["--runs", "5", "--warmup", "1", "--out", str(out), "--threshold", "int8.max_map50_drop=1"]
     r = cli(*args)
@@ -247,7 +248,8 @@ def test_parity_webgpu_by_name_runs_fp32_even_on_a_software_adapter(tmp_path, we
     if not status.get("available"):
         pytest.skip(f"this Chromium offers no WebGPU: {status.get('reason')}")
     out = tmp_path / "rep"
-    args = ["parity", str(web_artifacts["fp32"]), "--target", "browser:webgpu", "--data", str(moxa), "--dataset", "moxa3k"]
+    args = ["parity", str(web_artifacts["fp32"]), "--target", "browser:webgpu"]
+    args += ["--data", str(moxa), "--dataset", "moxa3k"]
     args += ["--checkpoint", str(web_artifacts["checkpoint"]), "--limit", "2", "--runs", "2", "--warmup", "1"]
     r = cli(*args, "--out", str(out))
     assert r.exit_code == 0, r.output

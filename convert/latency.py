@@ -34,6 +34,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from slfm.checkpoint import BUNDLED
 from slfm.errors import SlfmError
 from slfm.formats import FORMATS, format_of
 from slfm.options import POSITIVE
@@ -574,7 +575,7 @@ def build_artifacts(model: str, work: Path, echo=click.echo) -> list[Path]:
     "--model",
     "models",
     multiple=True,
-    type=click.Choice(["aizoo", "moxa3k"]),
+    type=click.Choice(tuple(BUNDLED)),
     help="bundled model(s) to convert (fp32 + int8 QAT, TFLite + ExecuTorch) and time; default aizoo when no ARTIFACTS",
 )
 @click.option(

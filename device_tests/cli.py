@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
+from slfm.cli import _repeated_dataset_options
 from slfm.errors import SlfmError
-from slfm.layouts import KINDS, eval_splits_help
+from slfm.layouts import eval_splits_help
 from slfm.options import (
     NON_NEGATIVE,
     OUT_FILE,
@@ -44,19 +45,7 @@ from slfm.options import (
     help="labelled dataset root for mAP, e.g. --data ../shared/data/moxa3k; repeat it (with --dataset, --split in "
     "the same order) for several  [default: scikit-image's bundled photos, no mAP]",
 )
-@click.option(
-    "--dataset",
-    "kinds",
-    type=click.Choice(KINDS),
-    multiple=True,
-    help="dataset layout, one per --data or one for all  [default: moxa3k]",
-)
-@click.option(
-    "--split",
-    "splits",
-    multiple=True,
-    help=f"split, one per --data or one for all  [default: the test split: {eval_splits_help()}]",
-)
+@_repeated_dataset_options(f"the test split: {eval_splits_help()}")
 @limit_option("images of each dataset")
 @click.option("--runs", type=NON_NEGATIVE, default=20, show_default=True, help="timed runs (after warm-up)")
 @click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)

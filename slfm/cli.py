@@ -128,6 +128,24 @@ def _dataset_options(f=None, *, data_required: bool = True, split_default: str |
     return f
 
 
+def _repeated_dataset_options(split_default: str, kind_dest: str = "kinds", split_dest: str = "splits"):
+    """``--dataset`` and ``--split`` beside a repeated ``--data``: one per --data or one for all, paired by
+    position (:func:`slfm.sources.per_data`)."""
+
+    def decorate(f):
+        split_help = f"split, one per --data or one for all  [default: {split_default}]"
+        f = click.option("--split", split_dest, multiple=True, help=split_help)(f)
+        return click.option(
+            "--dataset",
+            kind_dest,
+            type=click.Choice(KINDS),
+            multiple=True,
+            help="dataset layout, one per --data or one for all  [default: moxa3k]",
+        )(f)
+
+    return decorate
+
+
 def _class_map(spec):
     from slfm.voc import parse_class_map
 
@@ -142,18 +160,8 @@ def _class_map(spec):
     help="dataset root folder; repeat it (with --dataset, --split, --source-weight in the same order) to train on "
     "several sources at once",
 )
-@click.option(
-    "--dataset",
-    "kind",
-    type=click.Choice(KINDS),
-    multiple=True,
-    help="dataset layout, one per --data or one for all  [default: moxa3k]",
-)
-@click.option(
-    "--split",
-    multiple=True,
-    help="training split, one per --data or one for all  [default: fit (train without the committed holdout "
-    "list) where the layout has one, else train]",
+@_repeated_dataset_options(
+    "fit (train without the committed holdout list) where the layout has one, else train", "kind", "split"
 )
 @click.option(
     "--source-weight",

@@ -75,7 +75,7 @@ def _label(path: Path) -> str:
 def _precision(path: Path) -> str:
     from slfm.convert import tflite_graph as tg
 
-    if path.suffix == ".tflite":
+    if format_of(path) is FORMATS["tflite"]:
         return "int8" if any(o.dtype == "int8" and o.name in tg.MAC_OPS for o in tg.ops(path)) else "fp32"
     try:
         from slfm.artifact import read_sidecar

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from slfm.artifact import ArtifactMeta, read_sidecar, sidecar_path
 from slfm.errors import SlfmError
-from slfm.formats import for_deploy, hint
+from slfm.formats import for_deploy
 
 REPO = Path(__file__).resolve().parents[1]
 WEB_DEMO = REPO / "web_demo"
@@ -62,7 +62,7 @@ def browser_artifact(path: Path) -> ArtifactMeta:
         raise SlfmError(f"artifact not found: {path}")
     meta = read_sidecar(path)
     if meta.format not in for_deploy("web"):
-        wanted = " or ".join(hint(f) for f in for_deploy("web").values())
+        wanted = " or ".join(f.suffix for f in for_deploy("web").values())
         raise SlfmError(f"{path}: a {meta.format} artifact; the browser (LiteRT.js) runs {wanted} only")
     return meta
 

@@ -22,12 +22,12 @@ from pathlib import Path
 import click
 import numpy as np
 
+from slfm.formats import FORMATS, PRECISIONS, format_of
 from slfm.formats import NAMES as FORMAT_NAMES
-from slfm.formats import PRECISIONS, format_of
 from slfm.layouts import KINDS
 from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, limit_option
 
-RUNNABLE = ("tflite", "executorch")  # formats that run on this CPU (Core ML: macOS)
+RUNNABLE = tuple(n for n, f in FORMATS.items() if not f.platforms)  # formats that run on any CPU (Core ML: macOS)
 INT8_SOURCES = ("ptq", "qat")
 
 
@@ -86,8 +86,8 @@ def matrix(formats: list[str], precisions: list[str], int8: list[str]) -> list[R
                 continue
             if p != "int8":
                 rows.append(Row(f"{fmt} {p}", fmt, p))
-            elif fmt == "coreml":
-                rows.append(Row("coreml int8 (weights)", fmt, p))
+            elif not FORMATS[fmt].int8_graph:
+                rows.append(Row(f"{fmt} int8 (weights)", fmt, p))
             else:
                 rows += [Row(f"{fmt} int8 {m.upper()}", fmt, p, m) for m in INT8_SOURCES if m in int8]
     return rows
@@ -277,7 +277,7 @@ def _latency_worker(spec_path: str, out_path: str) -> None:
 
 
 def _runnable_here(fmt: str) -> bool:
-    return fmt in RUNNABLE or (fmt == "coreml" and sys.platform == "darwin")
+    return FORMATS[fmt].runs_here
 
 
 def measure(opts: dict, built: dict, echo=click.echo) -> tuple[list[dict], int]:

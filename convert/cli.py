@@ -18,8 +18,8 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map
+from slfm.formats import FORMATS, PRECISIONS
 from slfm.formats import NAMES as FORMAT_NAMES
-from slfm.formats import PRECISIONS
 from slfm.layouts import KINDS
 from slfm.options import OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import folder_lock, write_text
@@ -98,7 +98,8 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
     if coreml_nms and "coreml" not in formats:
         raise SlfmError("--coreml-nms is a Core ML option: add --to coreml")
     defaulted = False  # the bundled QAT serves TFLite and ExecuTorch; Core ML int8 stays int8 weights unless asked
-    if precision == "int8" and qat is None and not ptq and set(formats) & {"tflite", "executorch"}:
+    graphs = [f for f in formats if FORMATS[f].int8_graph]  # int8 from the QAT / PTQ graph (not Core ML)
+    if precision == "int8" and qat is None and not ptq and graphs:
         qat = bundled_qat(checkpoint)
         defaulted = qat is not None
         if defaulted:
@@ -110,7 +111,7 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
     for note in skipped:
         click.echo(f"note: skipping {note}", err=True)
     calibration, total, desc = None, None, None
-    if precision == "int8" and qat is None and set(formats) & {"tflite", "executorch"}:
+    if precision == "int8" and qat is None and graphs:
         if data is None:
             click.echo(
                 "note: int8 without --qat or --data: PTQ calibrated on scikit-image's real photos "
@@ -128,12 +129,10 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
             total = -(-min(calib, len(samples)) // 8)
             desc = f"{kind} {split} ({data}): {min(calib, len(samples))} images spread over {len(samples)}"
     t0 = time.perf_counter()
-    if defaulted and "coreml" in formats:
-        others = [f for f in formats if f != "coreml"]
-        made = dict(zip(others, run(checkpoint, others, precision, out, qat, nhwc), strict=True))
-        made["coreml"] = run(checkpoint, ["coreml"], precision, out, coreml_nms=coreml_nms)[
-            0
-        ]  # int8 weights, as without a QAT file
+    weights = [f for f in formats if f not in graphs]
+    if defaulted and weights:  # the bundled QAT for the graphs; int8 weights for the others, as without a QAT file
+        made = dict(zip(graphs, run(checkpoint, graphs, precision, out, qat, nhwc), strict=True))
+        made |= dict(zip(weights, run(checkpoint, weights, precision, out, coreml_nms=coreml_nms), strict=True))
         paths = [made[f] for f in formats]
     else:
         paths = run(checkpoint, formats, precision, out, qat, nhwc, calibration, total, desc, coreml_nms)
@@ -145,7 +144,7 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
             "checkpoint": str(checkpoint),
             "format": fmt,
             "precision": precision,
-            "qat": str(qat) if qat and not (defaulted and fmt == "coreml") else None,
+            "qat": str(qat) if qat and not (defaulted and fmt in weights) else None,
             "artifact": str(path),
             "skipped": skipped,
             "seconds": round(time.perf_counter() - t0, 1),

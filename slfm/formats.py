@@ -8,6 +8,7 @@ Importing this module imports no toolchain: a converter or an embedded-metadata 
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,12 @@ class Format:
     runtimes: tuple[str, ...]  # the runtimes that run it here (``--runtime``), the default first
     deploy: tuple[str, ...] = ()  # ``slfm deploy`` apps that take it
     nhwc: bool = False  # takes ``--nhwc`` (channels-last input)
+    int8_graph: bool = True  # int8 is the QAT / PTQ graph (False: int8 weights unless a QAT file is given)
+    platforms: tuple[str, ...] = ()  # the ``sys.platform`` values it runs on (none: any)
+
+    @property
+    def runs_here(self) -> bool:
+        return not self.platforms or sys.platform in self.platforms
 
     @property
     def runtime(self) -> str:
@@ -64,6 +71,8 @@ FORMATS: dict[str, Format] = {
             "slfm.convert.meta:read_coreml",
             ("coreml",),
             deploy=("ios",),
+            int8_graph=False,
+            platforms=("darwin",),
         ),
         Format(
             "executorch",

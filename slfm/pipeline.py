@@ -31,6 +31,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.fingerprint import code_fingerprint
+from slfm.formats import FORMATS
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS, eval_splits_help
 from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
@@ -273,7 +274,7 @@ def plan(
             [checkpoint],
         )
     )
-    int8_formats = [f for f in formats if f in ("tflite", "executorch")]
+    int8_formats = [f for f in formats if FORMATS[f].int8_graph]
     from slfm.checkpoint import bundled_qat
 
     quantized = None if train_epochs > 0 else bundled_qat(checkpoint)

@@ -52,6 +52,9 @@ def test_every_format_is_described_once():
         # the lazy paths name real functions (imported here, never by the table itself)
         assert callable(load(f.converter)) and callable(load(f.metadata_reader))
     assert format_of(Path("model.pt")) is None and format_of(Path("photo.jpg")) is None
+    # Core ML: int8 weights unless a QAT graph is given, and it runs on macOS only
+    assert [n for n, f in FORMATS.items() if not f.int8_graph] == ["coreml"]
+    assert FORMATS["coreml"].runs_here == (sys.platform == "darwin") and FORMATS["tflite"].runs_here
 
 
 def test_converters_runners_contracts_and_apps_read_the_table():

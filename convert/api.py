@@ -13,11 +13,9 @@ from slfm.checkpoint import file_sha256, load_model
 from slfm.config import ModelConfig
 from slfm.convert.forms import export_friendly
 from slfm.errors import SlfmError
+from slfm.formats import FORMATS
 from slfm.model import InferenceWrapper, SLFMDet
 from slfm.outputs import atomic_path, write_bytes
-
-TARGETS = ("tflite", "coreml", "executorch")
-SUFFIX = {"tflite": ".tflite", "coreml": ".mlpackage", "executorch": ".pte"}
 
 
 def artifact_name(fmt: str, size: int, precision: str, quantization: str | None, nhwc: bool, nms: bool = False) -> str:
@@ -28,7 +26,7 @@ def artifact_name(fmt: str, size: int, precision: str, quantization: str | None,
         parts.append("nhwc")
     if nms:
         parts.append("nms")
-    return "_".join(parts) + SUFFIX[fmt]
+    return "_".join(parts) + FORMATS[fmt].suffix
 
 
 def fp32_module(model: SLFMDet) -> torch.nn.Module:
@@ -102,7 +100,7 @@ class Source:
         return meta
 
 
-def _tflite(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
+def convert_tflite(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
     from slfm.convert import tflite
     from slfm.convert.meta import embed_tflite
 
@@ -148,7 +146,7 @@ def _fill_tflite_io(model: bytes, meta: ArtifactMeta) -> None:
     meta.extra["tflite_ops"] = sorted({op["op_name"] for op in it._get_ops_details()})
 
 
-def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
+def convert_executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
     from slfm.convert.executorch import to_pte
     from slfm.convert.meta import pte_constant_methods
 
@@ -180,7 +178,9 @@ def _executorch(src: Source, precision: str, nhwc: bool, out: Path) -> Path:
     return path
 
 
-def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: bool = True, nms: bool = False) -> Path:
+def convert_coreml(
+    src: Source, precision: str, nhwc: bool, out: Path, image_input: bool = True, nms: bool = False
+) -> Path:
     """``nms``: the Vision pipeline (decode + NMS inside, :mod:`slfm.convert.coreml_nms`) around the model."""
     from slfm.convert.coreml import COMPUTE_UNITS, to_coreml
 
@@ -222,19 +222,18 @@ def _coreml(src: Source, precision: str, nhwc: bool, out: Path, image_input: boo
     return path
 
 
-CONVERTERS = {"tflite": _tflite, "executorch": _executorch, "coreml": _coreml}
-
-
 def supports(fmt: str, precision: str, nhwc: bool = False) -> str | None:
     """Why ``fmt`` cannot be made at ``precision`` (None when it can)."""
-    if nhwc and fmt != "tflite":
+    if nhwc and not FORMATS[fmt].nhwc:
         return "--nhwc is a TFLite option"
+    if precision not in FORMATS[fmt].precisions:
+        return f"{FORMATS[fmt].title} is not made at {precision}"
     return None
 
 
 def convert(
     checkpoint: Path,
-    targets: list[str],
+    formats: list[str],
     precision: str,
     out: Path,
     qat: Path | None = None,
@@ -247,7 +246,7 @@ def convert(
     """``coreml_nms``: the Core ML artifact is the Vision pipeline with decode and NMS inside."""
     src = Source(checkpoint, qat, calibration, calib_total, calib_desc)
     paths = []
-    for fmt in tqdm(targets, desc="convert", leave=False):
+    for fmt in tqdm(formats, desc="convert", leave=False):
         kw = {"nms": True} if fmt == "coreml" and coreml_nms else {}
-        paths.append(CONVERTERS[fmt](src, precision, nhwc, Path(out), **kw))
+        paths.append(FORMATS[fmt].convert()(src, precision, nhwc, Path(out), **kw))
     return paths

@@ -22,10 +22,12 @@ from pathlib import Path
 import click
 import numpy as np
 
-from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
+from slfm.formats import FORMATS, PRECISIONS, format_of
+from slfm.formats import NAMES as FORMAT_NAMES
+from slfm.layouts import KINDS
+from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, limit_option
 
-RUNNABLE = ("tflite", "executorch")  # formats that run on this CPU (Core ML: macOS)
-PRECISIONS = ("fp32", "fp16", "int8")  # slfm.artifact.PRECISIONS
+RUNNABLE = tuple(n for n, f in FORMATS.items() if not f.platforms)  # formats that run on any CPU (Core ML: macOS)
 INT8_SOURCES = ("ptq", "qat")
 
 
@@ -73,10 +75,10 @@ class Row:
 def matrix(formats: list[str], precisions: list[str], int8: list[str]) -> list[Row]:
     """Every (format, precision) that :func:`slfm.convert.api.supports`, in the converters' table order; int8
     once per source (TFLite / ExecuTorch: PTQ and QAT graphs; Core ML: int8 weights)."""
-    from slfm.convert.api import TARGETS, supports
+    from slfm.convert.api import supports
 
     rows = []
-    for fmt in TARGETS:
+    for fmt in FORMAT_NAMES:
         if fmt not in formats:
             continue
         for p in PRECISIONS:
@@ -84,8 +86,8 @@ def matrix(formats: list[str], precisions: list[str], int8: list[str]) -> list[R
                 continue
             if p != "int8":
                 rows.append(Row(f"{fmt} {p}", fmt, p))
-            elif fmt == "coreml":
-                rows.append(Row("coreml int8 (weights)", fmt, p))
+            elif not FORMATS[fmt].int8_graph:
+                rows.append(Row(f"{fmt} int8 (weights)", fmt, p))
             else:
                 rows += [Row(f"{fmt} int8 {m.upper()}", fmt, p, m) for m in INT8_SOURCES if m in int8]
     return rows
@@ -187,7 +189,7 @@ def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[t
         qat_ckpt, qat_key = Path(given), _key(**base, qat=file_sha256(given))
         click.echo(f"QAT: {qat_ckpt.name} (--qat-epochs N trains one here)")
     else:
-        from slfm.quantize.cli import default_splits
+        from slfm.quantize.cli import qat_splits
 
         qcfg = QATConfig(
             epochs=opts["qat_epochs"] or QATConfig.epochs,
@@ -195,7 +197,7 @@ def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[t
             lr=opts["qat_lr"],
             **trained_recipe(fp32_ckpt),  # the weights' own data recipe (whole-image share, class balance)
         )
-        fit, holdout = default_splits(opts["kind"], None, None)
+        fit, holdout = qat_splits(opts["kind"], None, None)
         qat_key = _key(**base, qat=asdict(qcfg), splits=[fit, holdout])
 
         def make_qat():
@@ -275,7 +277,7 @@ def _latency_worker(spec_path: str, out_path: str) -> None:
 
 
 def _runnable_here(fmt: str) -> bool:
-    return fmt in RUNNABLE or (fmt == "coreml" and sys.platform == "darwin")
+    return FORMATS[fmt].runs_here
 
 
 def measure(opts: dict, built: dict, echo=click.echo) -> tuple[list[dict], int]:
@@ -566,9 +568,9 @@ def chart(report: dict, path: Path) -> None:
     show_default=True,
     help="labelled dataset root (calibration, QAT and mAP)",
 )
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option("--split", default="test", show_default=True, help="split for mAP")
-@click.option("--limit", type=POSITIVE, default=None, help="mAP on the first N images of the split (default: all)")
+@limit_option("images of the split for mAP")
 @click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images (train split)")
 @click.option(
     "--qat-epochs",
@@ -584,7 +586,9 @@ def chart(report: dict, path: Path) -> None:
     default=None,
     help="the int8 QAT rows from this quantized checkpoint (slfm qat / slfm ptq) instead of the bundled one",
 )
-@click.option("--qat-limit", type=NON_NEGATIVE, default=0, show_default=True, help="QAT on N images (0: all)")
+@click.option(
+    "--qat-limit", type=POSITIVE, default=None, help="QAT on N images drawn (seeded) from the fit split  [default: all]"
+)
 @click.option("--qat-lr", type=POSITIVE_FLOAT, default=1e-4, show_default=True, help="QAT lr (Adam, cosine)")
 @click.option("--bootstrap", type=NON_NEGATIVE, default=200, show_default=True, help="paired resamples for each ΔmAP")
 @click.option("--runs", type=POSITIVE, default=30, show_default=True, help="timed rounds per thread setting")
@@ -600,11 +604,11 @@ def chart(report: dict, path: Path) -> None:
 @click.option("--rebuild", is_flag=True, help="rebuild every artifact even if the work folder has it")
 @click.option(
     "--formats",
-    default="tflite,coreml,executorch",
+    default=",".join(FORMAT_NAMES),
     show_default=True,
     help="formats to build, comma-separated ('' for none: only --artifact rows)",
 )
-@click.option("--precisions", default="fp32,fp16,int8", show_default=True, help="precisions to build, comma-separated")
+@click.option("--precisions", default=",".join(PRECISIONS), show_default=True, help="comma-separated")
 @click.option("--int8", "int8_sources", default="ptq,qat", show_default=True, help="int8 rows: ptq, qat or both")
 @click.option(
     "--artifact",
@@ -665,7 +669,6 @@ def artifacts(
         thread_list = sorted({int(t) for t in threads.split(",") if t.strip()})
     except ValueError:
         raise SlfmError(f"--threads {threads!r}: expected comma-separated integers such as 1,2") from None
-    from slfm.convert.api import TARGETS
 
     def listed(value: str, allowed, what: str) -> list[str]:
         got = [v.strip() for v in value.split(",") if v.strip()]
@@ -675,7 +678,7 @@ def artifacts(
         return got
 
     rows = matrix(
-        listed(formats, TARGETS, "formats"),
+        listed(formats, FORMAT_NAMES, "formats"),
         listed(precisions, PRECISIONS, "precisions"),
         listed(int8_sources, INT8_SOURCES, "int8"),
     )
@@ -696,7 +699,7 @@ def artifacts(
         "limit": limit,
         "calib": calib,
         "qat_epochs": qat_epochs,
-        "qat_limit": qat_limit or None,
+        "qat_limit": qat_limit,
         "qat_lr": qat_lr,
         "bootstrap": bootstrap,
         "runs": runs,
@@ -738,9 +741,7 @@ def artifacts(
 
 
 def _format_of(path: Path) -> str:
-    from slfm.convert.runtimes import runtime_for
-
-    return {"litert": "tflite", "executorch": "executorch", "coreml": "coreml"}.get(runtime_for(path), "unknown")
+    return getattr(format_of(path), "name", "unknown")
 
 
 if __name__ == "__main__":  # the latency worker (see latency_in_subprocess)

@@ -18,20 +18,23 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map
+from slfm.formats import FORMATS, PRECISIONS
+from slfm.formats import NAMES as FORMAT_NAMES
+from slfm.layouts import KINDS
 from slfm.options import OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import folder_lock, write_text
 
-TO_CHOICES = ["tflite", "coreml", "executorch", "all"]
+TO_CHOICES = [*FORMAT_NAMES, "all"]
 
 
-def targets_of(to: tuple[str, ...], precision: str, nhwc: bool) -> tuple[list[str], list[str]]:
+def formats_to_make(to: tuple[str, ...], precision: str, nhwc: bool) -> tuple[list[str], list[str]]:
     """(formats to make, notes on formats of ``all`` skipped because they cannot take these options)."""
-    from slfm.convert.api import TARGETS, supports
+    from slfm.convert.api import supports
 
     if "all" in to:
-        made = [f for f in TARGETS if supports(f, precision, nhwc) is None]
-        return made, [f"{f}: {supports(f, precision, nhwc)}" for f in TARGETS if f not in made]
-    return [f for f in TARGETS if f in to], []  # each once, in a fixed order
+        made = [f for f in FORMAT_NAMES if supports(f, precision, nhwc) is None]
+        return made, [f"{f}: {supports(f, precision, nhwc)}" for f in FORMAT_NAMES if f not in made]
+    return [f for f in FORMAT_NAMES if f in to], []  # each once, in the table's order
 
 
 def marker_path(out: Path, precision: str, fmt: str) -> Path:
@@ -49,7 +52,7 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
     show_default=True,
     help="format(s); repeat for several (--to tflite --to executorch)",
 )
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option(
     "--qat",
     type=click.Path(path_type=Path),
@@ -71,7 +74,7 @@ def marker_path(out: Path, precision: str, fmt: str) -> Path:
     default=None,
     help="PTQ calibration dataset root (default: scikit-image's real photos)",
 )
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option("--split", default="train", show_default=True)
 @click.option("--class-map", default=None)
 @click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images")
@@ -91,23 +94,24 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
     checkpoint = resolve_checkpoint(checkpoint, kind)
     if qat is not None and ptq:
         raise SlfmError("--qat and --ptq exclude each other: int8 comes from one of them")
-    targets, skipped = targets_of(to, precision, nhwc)
-    if coreml_nms and "coreml" not in targets:
+    formats, skipped = formats_to_make(to, precision, nhwc)
+    if coreml_nms and "coreml" not in formats:
         raise SlfmError("--coreml-nms is a Core ML option: add --to coreml")
     defaulted = False  # the bundled QAT serves TFLite and ExecuTorch; Core ML int8 stays int8 weights unless asked
-    if precision == "int8" and qat is None and not ptq and set(targets) & {"tflite", "executorch"}:
+    graphs = [f for f in formats if FORMATS[f].int8_graph]  # int8 from the QAT / PTQ graph (not Core ML)
+    if precision == "int8" and qat is None and not ptq and graphs:
         qat = bundled_qat(checkpoint)
         defaulted = qat is not None
         if defaulted:
             click.echo(
                 f"int8 from the bundled QAT checkpoint {qat.name} (--ptq for post-training quantization)", err=True
             )
-    if not targets:
+    if not formats:
         raise SlfmError(f"nothing to convert: {'; '.join(skipped)}")
     for note in skipped:
         click.echo(f"note: skipping {note}", err=True)
     calibration, total, desc = None, None, None
-    if precision == "int8" and qat is None and set(targets) & {"tflite", "executorch"}:
+    if precision == "int8" and qat is None and graphs:
         if data is None:
             click.echo(
                 "note: int8 without --qat or --data: PTQ calibrated on scikit-image's real photos "
@@ -125,24 +129,22 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
             total = -(-min(calib, len(samples)) // 8)
             desc = f"{kind} {split} ({data}): {min(calib, len(samples))} images spread over {len(samples)}"
     t0 = time.perf_counter()
-    if defaulted and "coreml" in targets:
-        others = [t for t in targets if t != "coreml"]
-        made = dict(zip(others, run(checkpoint, others, precision, out, qat, nhwc), strict=True))
-        made["coreml"] = run(checkpoint, ["coreml"], precision, out, coreml_nms=coreml_nms)[
-            0
-        ]  # int8 weights, as without a QAT file
-        paths = [made[t] for t in targets]
+    weights = [f for f in formats if f not in graphs]
+    if defaulted and weights:  # the bundled QAT for the graphs; int8 weights for the others, as without a QAT file
+        made = dict(zip(graphs, run(checkpoint, graphs, precision, out, qat, nhwc), strict=True))
+        made |= dict(zip(weights, run(checkpoint, weights, precision, out, coreml_nms=coreml_nms), strict=True))
+        paths = [made[f] for f in formats]
     else:
-        paths = run(checkpoint, targets, precision, out, qat, nhwc, calibration, total, desc, coreml_nms)
+        paths = run(checkpoint, formats, precision, out, qat, nhwc, calibration, total, desc, coreml_nms)
     for p in paths:
         click.echo(str(p))
-    for fmt, path in zip(targets, paths, strict=True):
+    for fmt, path in zip(formats, paths, strict=True):
         info = {
             "command": "slfm " + shlex.join(sys.argv[1:]),
             "checkpoint": str(checkpoint),
             "format": fmt,
             "precision": precision,
-            "qat": str(qat) if qat and not (defaulted and fmt == "coreml") else None,
+            "qat": str(qat) if qat and not (defaulted and fmt in weights) else None,
             "artifact": str(path),
             "skipped": skipped,
             "seconds": round(time.perf_counter() - t0, 1),

@@ -34,11 +34,14 @@ from pathlib import Path
 import click
 import numpy as np
 
+from slfm.checkpoint import BUNDLED
 from slfm.errors import SlfmError
+from slfm.formats import FORMATS, format_of
 from slfm.options import POSITIVE
 
 TFLITE_RUNTIMES = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
-ALL_RUNTIMES = ("litert", "tflite-runtime", "executorch")
+TIMED = ("tflite", "executorch")  # the formats timed here (slfm.formats)
+ALL_RUNTIMES = tuple(r for f in TIMED for r in FORMATS[f].runtimes)
 
 
 @dataclass
@@ -72,7 +75,7 @@ def _label(path: Path) -> str:
 def _precision(path: Path) -> str:
     from slfm.convert import tflite_graph as tg
 
-    if path.suffix == ".tflite":
+    if format_of(path) is FORMATS["tflite"]:
         return "int8" if any(o.dtype == "int8" and o.name in tg.MAC_OPS for o in tg.ops(path)) else "fp32"
     try:
         from slfm.artifact import read_sidecar
@@ -162,16 +165,16 @@ def run_latency(cfg: LatencyConfig, echo=click.echo) -> dict:
     for p in cfg.artifacts:
         if not Path(p).exists():
             raise SlfmError(f"artifact not found: {p}")
-        if Path(p).suffix not in (".tflite", ".pte"):
-            raise SlfmError(f"{p}: not a .tflite or .pte artifact")
+        if getattr(format_of(p), "name", None) not in TIMED:
+            raise SlfmError(f"{p}: not a {' or '.join(FORMATS[f].suffix for f in TIMED)} artifact")
     unknown = set(cfg.runtimes) - set(ALL_RUNTIMES)
     if unknown:
         raise SlfmError(f"unknown runtime(s) {sorted(unknown)}: use {', '.join(ALL_RUNTIMES)}")
     work = Path(cfg.work).resolve()  # the runners run in a bundle folder of their own: absolute paths
     work.mkdir(parents=True, exist_ok=True)
     arts = [Path(p).resolve() for p in cfg.artifacts]
-    tflites = [p for p in arts if p.suffix == ".tflite"]
-    ptes = [p for p in arts if p.suffix == ".pte"]
+    tflites = [p for p in arts if format_of(p) is FORMATS["tflite"]]
+    ptes = [p for p in arts if format_of(p) is FORMATS["executorch"]]
     label = {str(Path(p).resolve()): cfg.labels.get(str(p)) or _label(Path(p)) for p in cfg.artifacts}
     macs = {}
     for p in tflites:
@@ -572,7 +575,7 @@ def build_artifacts(model: str, work: Path, echo=click.echo) -> list[Path]:
     "--model",
     "models",
     multiple=True,
-    type=click.Choice(["aizoo", "moxa3k"]),
+    type=click.Choice(tuple(BUNDLED)),
     help="bundled model(s) to convert (fp32 + int8 QAT, TFLite + ExecuTorch) and time; default aizoo when no ARTIFACTS",
 )
 @click.option(

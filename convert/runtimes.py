@@ -24,8 +24,8 @@ import numpy as np
 from slfm.artifact import ArtifactMeta, read_sidecar, sidecar_path
 from slfm.core import dequantize, meta_output_order, model_input
 from slfm.errors import SlfmError
-
-RUNTIMES = ("auto", "litert", "tflite-runtime", "executorch", "coreml")
+from slfm.formats import FORMATS, format_of
+from slfm.formats import RUNTIME_CHOICES as RUNTIMES
 
 
 class Runner:
@@ -237,27 +237,16 @@ class TorchRunner(Runner):
         return loc[0].numpy(), scores[0].numpy()
 
 
-def runtime_for(path: Path) -> str:
-    suffix = path.suffix.lower()
-    return {".tflite": "litert", ".pte": "executorch", ".mlpackage": "coreml", ".mlmodel": "coreml"}.get(suffix, "")
-
-
-# format -> the runtimes that run it here, the default first (``--runtime`` of slfm eval / detect / parity)
-FORMAT_RUNTIMES = {"tflite": ("litert", "tflite-runtime"), "executorch": ("executorch",), "coreml": ("coreml",)}
-
-
 def read_contract(path: Path) -> ArtifactMeta:
     """The artifact's contract: its sidecar ``<artifact>.json``, else the copy embedded in the file (a user may
     have downloaded the file alone). Reading it runs nothing from the file."""
     if sidecar_path(path).is_file():
         return read_sidecar(path)
-    from slfm.convert import meta as embedded
-
-    readers = {".tflite": embedded.read_tflite, ".pte": embedded.read_pte, ".mlpackage": embedded.read_coreml}
-    reader = readers.get(path.suffix.lower())
+    fmt = format_of(path)
+    reader = fmt.read_metadata() if fmt is not None and path.suffix.lower() == fmt.suffix else None
     d = None
     if reader is not None:
-        if path.suffix.lower() == ".pte":
+        if fmt.name == "executorch":
             check_pte_identifier(path)
         try:
             d = reader(path)
@@ -286,12 +275,13 @@ def load_runner(path: str | Path, threads: int = 1, runtime: str = "auto") -> Ru
         raise SlfmError(f"artifact not found: {path}")
     if runtime not in RUNTIMES:
         raise SlfmError(f"unknown runtime {runtime!r}: use one of {RUNTIMES}")
-    kind = runtime_for(path) if runtime == "auto" else runtime
+    fmt = format_of(path)
+    kind = (fmt.runtime if fmt else "") if runtime == "auto" else runtime
     meta = read_contract(path)
-    if runtime != "auto" and kind not in FORMAT_RUNTIMES.get(meta.format, ()):
+    runs_it = FORMATS[meta.format].runtimes if meta.format in FORMATS else ()
+    if runtime != "auto" and kind not in runs_it:
         raise SlfmError(
-            f"{path}: --runtime {runtime} cannot run a {meta.format} artifact "
-            f"(use one of {', '.join(FORMAT_RUNTIMES.get(meta.format, ()))})"
+            f"{path}: --runtime {runtime} cannot run a {meta.format} artifact (use one of {', '.join(runs_it)})"
         )
     runners = {
         "litert": TFLiteRunner,
@@ -300,7 +290,8 @@ def load_runner(path: str | Path, threads: int = 1, runtime: str = "auto") -> Ru
         "coreml": CoreMLRunner,
     }
     if kind not in runners:
-        raise SlfmError(f"{path}: unknown artifact type {path.suffix!r} (expected .tflite, .pte or .mlpackage)")
+        wanted = ", ".join(f.suffix for f in FORMATS.values())
+        raise SlfmError(f"{path}: unknown artifact type {path.suffix!r} (expected one of {wanted})")
     try:
         return runners[kind](path, meta, threads)
     except SlfmError:

@@ -8,8 +8,19 @@ from pathlib import Path
 
 import click
 
+from slfm.cli import _repeated_dataset_options
 from slfm.errors import SlfmError
-from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGRAMS_REFUSED, InFile, threads_option
+from slfm.layouts import eval_splits_help
+from slfm.options import (
+    NON_NEGATIVE,
+    OUT_FILE,
+    POSITIVE,
+    POSITIVE_FLOAT,
+    PROGRAMS_REFUSED,
+    InFile,
+    limit_option,
+    threads_option,
+)
 
 
 @click.command()
@@ -29,13 +40,13 @@ from slfm.options import NON_NEGATIVE, OUT_FILE, POSITIVE, POSITIVE_FLOAT, PROGR
 )
 @click.option(
     "--data",
-    "data_specs",
     multiple=True,
-    metavar="KIND:PATH[:SPLIT]",
-    help="labelled images for mAP, e.g. moxa3k:../shared/data/moxa3k  aizoo:../shared/data/aizoo:val-sample "
-    "(repeatable; default: scikit-image's bundled photos, no mAP)",
+    metavar="PATH",
+    help="labelled dataset root for mAP, e.g. --data ../shared/data/moxa3k; repeat it (with --dataset, --split in "
+    "the same order) for several  [default: scikit-image's bundled photos, no mAP]",
 )
-@click.option("--limit", type=NON_NEGATIVE, default=50, show_default=True, help="images per dataset (0: all)")
+@_repeated_dataset_options(f"the test split: {eval_splits_help()}")
+@limit_option("images of each dataset")
 @click.option("--runs", type=NON_NEGATIVE, default=20, show_default=True, help="timed runs (after warm-up)")
 @click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)
 @threads_option
@@ -98,7 +109,9 @@ def parity(
     artifacts,
     checkpoint,
     target,
-    data_specs,
+    data,
+    kinds,
+    splits,
     limit,
     runs,
     warmup,
@@ -119,7 +132,7 @@ def parity(
 ):
     """Check ARTIFACTS (files or folders) against the PyTorch reference on real images: raw-output error and
     SNR, detections matched to the reference's, mAP@0.5, latency, size, peak memory. Exits 1 on a failure."""
-    from slfm.device_tests.inputs import DataSpec
+    from slfm.device_tests.inputs import data_specs
     from slfm.device_tests.parity import ParityOptions, run_parity
     from slfm.device_tests.report import markdown
     from slfm.device_tests.thresholds import load_thresholds
@@ -128,8 +141,8 @@ def parity(
         artifacts=list(artifacts),
         checkpoint=checkpoint,
         target=target,
-        data=[DataSpec.parse(s) for s in data_specs],
-        limit=limit or None,
+        data=data_specs(data, kinds, splits),
+        limit=limit,
         runs=runs,
         warmup=warmup,
         threads=threads,

@@ -16,6 +16,8 @@ from slfm.artifact import read_sidecar, sidecar_path
 from slfm.device_tests.bundle import build_bundle
 from slfm.device_tests.remote import SshRemote
 from slfm.errors import SlfmError
+from slfm.formats import for_deploy, hint
+from slfm.options import FRACTION
 
 
 def detect_command(
@@ -48,8 +50,9 @@ def deploy(
     echo=click.echo,
 ) -> None:
     meta = read_sidecar(artifact)
-    if meta.format != "tflite":
-        raise SlfmError(f"{artifact}: a {meta.format} artifact; a Pi runs .tflite (slfm convert --to tflite)")
+    if meta.format not in for_deploy("pi"):
+        wanted = " or ".join(hint(f) for f in for_deploy("pi").values())
+        raise SlfmError(f"{artifact}: a {meta.format} artifact; a Pi runs {wanted} (slfm convert --to tflite)")
     given = [x is not None for x in (source, camera, remote_source)]
     if sum(given) != 1:
         raise SlfmError(
@@ -91,7 +94,10 @@ def deploy(
 @click.option("--remote-dir", default="slfm-deploy", show_default=True, help="folder on the Pi (relative: home)")
 @click.option("--remote-python", default="python3", show_default=True)
 @click.option("--threads", type=int, default=None, help="interpreter threads (default: the Pi's cores)")
-@click.option("--score", type=float, default=None, help="score threshold (default: the artifact's)")
+@click.option(
+    "--score-threshold", "score", type=FRACTION, default=None, help="keep scores above this  [default: the artifact's]"
+)
+@click.option("--score", "score_alias", type=FRACTION, default=None, hidden=True)  # the former spelling
 @click.option("--max-frames", type=int, default=None, help="video/camera: stop after N frames")
 @click.option("--fetch", type=click.Path(path_type=Path), default=None, help="copy annotated outputs back here")
 @click.option("--ssh-config", type=click.Path(path_type=Path), default=None, help="ssh -F FILE")
@@ -108,6 +114,7 @@ def pi(
     remote_python,
     threads,
     score,
+    score_alias,
     max_frames,
     fetch,
     ssh_config,
@@ -119,6 +126,7 @@ def pi(
     SOURCE (a local image, folder or video, copied over), --camera N or --remote-source PATH: boxes and labels
     drawn, detections and FPS printed."""
     remote = SshRemote.parse(target, ssh_config=ssh_config, identity=identity, connect_timeout=connect_timeout)
+    score = score_alias if score is None else score
     deploy(
         remote,
         artifact,

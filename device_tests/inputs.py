@@ -7,6 +7,7 @@ Labelled datasets (``--data``) give mAP; without them the real photos bundled in
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,10 @@ from slfm.config import ModelConfig
 from slfm.core import Frame, prepare
 from slfm.errors import SlfmError
 from slfm.images import DataWarning, read_image
+from slfm.layouts import KINDS, layout
 from slfm.voc import load_dataset
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
-DEFAULT_SPLITS = {"moxa3k": "test", "aizoo": "val-sample", "voc": "test"}
 
 
 @dataclass
@@ -30,12 +31,19 @@ class DataSpec:
 
     @classmethod
     def parse(cls, spec: str) -> DataSpec:
-        """``KIND:PATH[:SPLIT]``, e.g. ``moxa3k:../shared/data/moxa3k`` or ``aizoo:../shared/data/aizoo:val-sample``."""
+        """The deprecated ``--data KIND:PATH[:SPLIT]``, e.g. ``moxa3k:../shared/data/moxa3k`` or
+        ``aizoo:../shared/data/aizoo:val-sample`` (now ``--data PATH --dataset KIND [--split SPLIT]``)."""
         parts = spec.split(":")
-        if len(parts) < 2 or parts[0] not in DEFAULT_SPLITS:
-            raise SlfmError(f"--data {spec!r}: expected KIND:PATH[:SPLIT] with KIND one of {', '.join(DEFAULT_SPLITS)}")
-        split = parts[2] if len(parts) > 2 else DEFAULT_SPLITS[parts[0]]
+        if len(parts) < 2 or parts[0] not in KINDS:
+            raise SlfmError(f"--data {spec!r}: expected KIND:PATH[:SPLIT] with KIND one of {', '.join(KINDS)}")
+        split = parts[2] if len(parts) > 2 else layout(parts[0]).test_split
         return cls(parts[0], Path(parts[1]), split)
+
+    @staticmethod
+    def legacy(value: str) -> bool:
+        """``value`` is the old ``KIND:PATH[:SPLIT]`` form (not a folder that happens to start with ``KIND:``)."""
+        kind, sep, _ = value.partition(":")
+        return bool(sep) and kind in KINDS and not Path(value).exists()
 
     @property
     def name(self) -> str:
@@ -49,6 +57,31 @@ class Image:
     image: np.ndarray  # BGR uint8
     gt_boxes: np.ndarray | None = None
     gt_labels: np.ndarray | None = None
+
+
+def data_specs(data: Sequence[str], kinds: Sequence[str] = (), splits: Sequence[str] = ()) -> list[DataSpec]:
+    """``--data PATH --dataset KIND [--split S]``, repeated and paired by position as for ``slfm train`` (one
+    ``--dataset`` / ``--split`` per ``--data`` or one for all; default moxa3k, and each layout's test split). A
+    ``--data KIND:PATH[:SPLIT]`` (the old form) still works, with a deprecation note."""
+    from slfm.sources import per_data
+
+    kinds_ = per_data(kinds, len(data), "--dataset", None)
+    specs = []
+    for d, kind, split in zip(data, kinds_, per_data(splits, len(data), "--split", None), strict=True):
+        root = Path(d)
+        if DataSpec.legacy(d):
+            warnings.warn(
+                f"--data {d}: KIND:PATH[:SPLIT] is deprecated; use --data PATH --dataset KIND [--split SPLIT]",
+                DataWarning,
+                stacklevel=2,
+            )
+            old = DataSpec.parse(d)
+            if kind not in (None, old.kind):
+                raise SlfmError(f"--data {d} names the {old.kind} layout but --dataset says {kind}")
+            kind, root, split = old.kind, old.root, split or old.split
+        kind = kind or "moxa3k"
+        specs.append(DataSpec(kind, root, split or layout(kind).test_split))
+    return specs
 
 
 def load_images(specs: list[DataSpec], limit: int | None) -> list[Image]:

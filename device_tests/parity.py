@@ -21,8 +21,7 @@ from slfm.device_tests.remote import AdbRemote, SshRemote
 from slfm.device_tests.runners import DeviceRunner, InProcessRunner, RunResult, SubprocessRunner
 from slfm.errors import SlfmError
 from slfm.evaluate import machine
-
-SUFFIXES = {".tflite": "tflite", ".pte": "executorch", ".mlpackage": "coreml", ".mlmodel": "coreml"}
+from slfm.formats import FORMATS, format_of
 
 
 @dataclass
@@ -55,10 +54,10 @@ def discover(paths: list[Path]) -> list[Path]:
     """Artifacts named, or found in named folders (any file with a known suffix and a sidecar)."""
     out = []
     for p in paths:
-        if p.is_dir() and p.suffix not in SUFFIXES:
-            found = sorted(q for q in p.iterdir() if q.suffix in SUFFIXES)
+        if p.is_dir() and format_of(p) is None:
+            found = sorted(q for q in p.iterdir() if format_of(q) is not None)
             if not found:
-                raise SlfmError(f"{p}: no artifacts (.tflite, .pte, .mlpackage) in this folder")
+                raise SlfmError(f"{p}: no artifacts ({', '.join(f.suffix for f in FORMATS.values())}) in this folder")
             out += found
         elif p.exists():
             out.append(p)
@@ -130,7 +129,7 @@ def _row_base(path: Path, meta: ArtifactMeta | None, target: str) -> dict:
     """A report row's fields; ``meta`` None for an artifact whose sidecar is unreadable."""
     return {
         "artifact": str(path),
-        "format": meta.format if meta else SUFFIXES.get(path.suffix),
+        "format": meta.format if meta else getattr(format_of(path), "name", None),
         "precision": meta.precision if meta else None,
         "quantization": meta.quantization if meta else None,
         "image_size": meta.image_size if meta else None,

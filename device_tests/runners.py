@@ -10,7 +10,6 @@ The two out-of-process runners execute the same code, ``pi_runner.parity``, from
 
 from __future__ import annotations
 
-import inspect
 import json
 import shlex
 import subprocess
@@ -58,28 +57,12 @@ def _runtime_version(name: str) -> str:
         return name
 
 
-def load_in_process(path: Path, meta: ArtifactMeta, threads: int):
-    """(callable x -> (loc, scores), runtime label) for this process."""
-    try:
-        from slfm.convert.runtimes import load_runner  # the converters' runtime API
-    except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("slfm.convert"):
-            raise
-        load_runner = None
-    if load_runner is not None:
-        params = inspect.signature(load_runner).parameters
-        kw = {k: threads for k in ("threads", "num_threads") if k in params}
-        runner = load_runner(str(path), **kw)
-        return runner, f"{_runtime_version(getattr(runner, 'name', meta.format))} (slfm.convert.runtimes)"
-    if meta.format == "tflite":
-        from slfm.device_tests.pi_runner.backend import RunnerError, TfliteModel
+def load_in_process(path: Path, threads: int):
+    """(runner x -> (loc, scores), runtime label) in this process: :func:`slfm.convert.runtimes.load_runner`."""
+    from slfm.convert.runtimes import load_runner
 
-        try:
-            m = TfliteModel(str(path), threads, "ai_edge_litert", False, len(meta.classes), meta.output_indices)
-        except RunnerError as e:
-            raise SlfmError(str(e)) from e
-        return m, f"ai-edge-litert {m.version}"
-    raise SlfmError(f"{path}: no in-process {meta.format} runtime (slfm.convert.runtimes is not installed)")
+    runner = load_runner(path, threads=threads)
+    return runner, f"{_runtime_version(runner.name)} (slfm.convert.runtimes)"
 
 
 class InProcessRunner:
@@ -96,7 +79,7 @@ class InProcessRunner:
         torch.set_num_threads(self.threads)
         with PeakMemory() as mem:
             t0 = time.perf_counter()
-            fn, runtime = load_in_process(self.path, self.meta, self.threads)
+            fn, runtime = load_in_process(self.path, self.threads)
             load_s = time.perf_counter() - t0
             outs = [_as_outputs(fn(inputs[i : i + 1])) for i in range(inputs.shape[0])]
             x0 = inputs[:1]

@@ -19,17 +19,16 @@ def _backends(choice: str) -> list[str]:
     return ["xnnpack", "litert"] if choice == "all" else [choice]
 
 
-def default_splits(kind: str, split: str | None, val_split: str | None) -> tuple[str, str]:
-    """(training split, validation split) for QAT: :func:`slfm.sources.default_splits` (``fit`` and ``holdout``
+def qat_splits(kind: str, split: str | None, val_split: str | None) -> tuple[str, str]:
+    """(training split, validation split) for QAT: :func:`slfm.layouts.default_splits` (``fit`` and ``holdout``
     where the layout has a committed holdout list), with no validation rather than a test split by default."""
     from slfm.errors import SlfmError
-    from slfm.sources import default_splits as source_splits
-    from slfm.voc import HOLDOUT
+    from slfm.layouts import HOLDOUT, default_splits, layout
 
-    train, val = source_splits(kind, split, val_split)
+    train, val = default_splits(kind, split, val_split)
     if val_split is None and val != HOLDOUT:
         val = ""
-    if val and val in ("test", "val") and kind in ("moxa3k", "aizoo"):
+    if val and layout(kind).holdout and val == layout(kind).test_split:
         raise SlfmError(
             f"--val-split {val}: that is {kind}'s test split here; QAT picks its epoch on a split carved from "
             f"training data (the default: {HOLDOUT})"
@@ -48,7 +47,7 @@ EQUALIZE_OPTION = click.option(
 
 @click.command()
 @click.argument("checkpoint")
-@_dataset_options
+@_dataset_options(split_default="fit where the layout has a committed holdout list, else train")
 @click.option("--epochs", type=POSITIVE, default=QATConfig.epochs, show_default=True)
 @click.option("--batch-size", type=POSITIVE, default=QATConfig.batch_size, show_default=True)
 @click.option("--lr", type=POSITIVE_FLOAT, default=QATConfig.lr, show_default=True, help="Adam, cosine")
@@ -79,7 +78,12 @@ EQUALIZE_OPTION = click.option(
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True)
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=POSITIVE, default=None, help="train on N images drawn from the split")
+@click.option(
+    "--limit",
+    type=POSITIVE,
+    default=None,
+    help="train on N images drawn (seeded) from the split, not the first N: spread over its sources  [default: all]",
+)
 @click.option(
     "--val-split",
     default=None,
@@ -174,7 +178,7 @@ def qat(
     trained = trained_recipe(ckpt)
     full_image_prob = trained["full_image_prob"] if full_image_prob is None else full_image_prob
     class_balance = trained["class_balance"] if class_balance is None else class_balance
-    train_split, val_split = default_splits(kind, split, val_split)
+    train_split, val_split = qat_splits(kind, split, val_split)
     samples = load_dataset(data, kind, train_split, _class_map(class_map))
     val = load_dataset(data, kind, val_split, _class_map(class_map)) if val_split else None
     if val and val_limit:
@@ -233,7 +237,7 @@ def qat(
 
 @click.command()
 @click.argument("checkpoint")
-@_dataset_options
+@_dataset_options(split_default="train")
 @click.option(
     "--calib",
     type=POSITIVE,

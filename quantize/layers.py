@@ -158,13 +158,14 @@ def chart(report: dict, path) -> None:
 def _layers_command():
     import click
 
+    from slfm.layouts import KINDS
     from slfm.options import POSITIVE, threads_option
 
     @click.command("layers")
     @click.argument("quantized", required=False, default=None)
     @click.option("--checkpoint", default=None, help="the fp32 weights  [default: the quantized checkpoint's source]")
     @click.option("--data", type=click.Path(path_type=str), default=None, help="dataset root for the inputs")
-    @click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k")
+    @click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k")
     @click.option("--split", default="holdout", show_default=True)
     @click.option("--images", type=POSITIVE, default=4, show_default=True)
     @threads_option

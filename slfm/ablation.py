@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from slfm.options import FRACTION, IMAGE_SIZE, POSITIVE, threads_option
+from slfm.layouts import KINDS
+from slfm.options import FRACTION, IMAGE_SIZE, POSITIVE, limit_option, threads_option
 
 BUDGET_KEYS = ("data", "dataset", "init", "limit", "class_balance", "full_image_prob", "epochs")
 
@@ -31,11 +32,11 @@ def check_same_budget(ckpt: dict, cfg, mcfg, path: Path) -> None:
 
 @click.command()
 @click.option("--data", type=click.Path(path_type=Path), default=Path("../shared/data/moxa3k"), show_default=True)
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option("--epochs", type=POSITIVE, default=4, show_default=True)
 @click.option("--image-size", type=IMAGE_SIZE, default=320, show_default=True)
 @click.option("--init", default="imagenet", show_default=True)
-@click.option("--limit", type=POSITIVE, default=None, help="train on the first N images")
+@limit_option("training images")
 @click.option("--class-balance", is_flag=True, help="class-balanced loss, as the bundled weights were trained")
 @click.option("--full-image-prob", type=FRACTION, default=0.0, show_default=True)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs/ablation"), show_default=True)
@@ -46,12 +47,13 @@ def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_im
     from slfm.checkpoint import load_model, read_checkpoint
     from slfm.config import ModelConfig
     from slfm.evaluate import evaluate_samples, machine, summary
+    from slfm.layouts import layout
     from slfm.postprocess import EVAL
     from slfm.predictor import Predictor
-    from slfm.train import DEFAULT_VAL_SPLIT, TrainConfig, train
+    from slfm.train import TrainConfig, train
     from slfm.voc import load_dataset
 
-    split = DEFAULT_VAL_SPLIT[kind]
+    split = layout(kind).test_split
     test = load_dataset(data, kind, split)
     runs = []
     for attention in (True, False):

@@ -16,12 +16,11 @@ from pathlib import Path
 from slfm import __version__
 from slfm.config import ModelConfig
 from slfm.errors import SlfmError
+from slfm.formats import FORMATS, PRECISIONS
 from slfm.outputs import write_text
 from slfm.postprocess import DEMO
 
 SCHEMA = "slfm-artifact/1"
-FORMATS = ("tflite", "coreml", "executorch")
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass

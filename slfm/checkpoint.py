@@ -14,6 +14,7 @@ import torch
 
 from slfm.config import ModelConfig
 from slfm.errors import SlfmError
+from slfm.formats import format_of
 from slfm.model import SLFMDet
 from slfm.outputs import atomic_path
 
@@ -47,12 +48,11 @@ def save_data(path: str | Path, state: dict) -> Path:
 
 
 # On-device artifacts, told apart from checkpoints by name or by their flatbuffer identifier (bytes 4-8).
-ARTIFACT_SUFFIXES = (".tflite", ".pte", ".mlpackage", ".mlmodel")
 _ARTIFACT_IDS = (b"TFL3", b"ET12")
 
 
 def _is_artifact(path: Path) -> bool:
-    if path.suffix.lower() in ARTIFACT_SUFFIXES:
+    if format_of(path) is not None:
         return True
     try:
         with open(path, "rb") as f:

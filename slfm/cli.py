@@ -14,6 +14,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.images import DataWarning
+from slfm.layouts import KINDS, eval_splits_help, split_help
 from slfm.options import (
     FRACTION,
     IMAGE_SIZE,
@@ -24,6 +25,7 @@ from slfm.options import (
     OUT_FILE,
     POSITIVE,
     POSITIVE_FLOAT,
+    limit_option,
     threads_option,
 )
 from slfm.postprocess import DEMO, EVAL
@@ -99,23 +101,50 @@ def main() -> None:
     warnings.showwarning = _show_warning
 
 
-def _dataset_options(f, data_required: bool = True):
+def _dataset_options(f=None, *, data_required: bool = True, split_default: str | None = None):
+    """``--data PATH --dataset KIND --split S --class-map M``, the layouts from :mod:`slfm.layouts`; with keywords
+    only, a decorator (``@_dataset_options(split_default=...)``)."""
+    if f is None:
+        return lambda g: _dataset_options(g, data_required=data_required, split_default=split_default)
     f = click.option(
         "--class-map",
         default=None,
         help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
     )(f)
-    f = click.option("--split", default=None, help="split name (moxa3k: train/test; aizoo: train/val)")(f)
+    f = click.option(
+        "--split",
+        default=None,
+        help=f"split name ({split_help()}; fit / holdout: train without / only the committed holdout list)"
+        + (f"  [default: {split_default}]" if split_default else ""),
+    )(f)
     f = click.option(
         "--dataset",
         "kind",
-        type=click.Choice(["aizoo", "moxa3k", "voc"]),
+        type=click.Choice(KINDS),
         default="moxa3k",
         show_default=True,
         help="dataset layout",
     )(f)
     f = click.option("--data", type=click.Path(path_type=Path), required=data_required, help="dataset root folder")(f)
     return f
+
+
+def _repeated_dataset_options(split_default: str, kind_dest: str = "kinds", split_dest: str = "splits"):
+    """``--dataset`` and ``--split`` beside a repeated ``--data``: one per --data or one for all, paired by
+    position (:func:`slfm.sources.per_data`)."""
+
+    def decorate(f):
+        split_help = f"split, one per --data or one for all  [default: {split_default}]"
+        f = click.option("--split", split_dest, multiple=True, help=split_help)(f)
+        return click.option(
+            "--dataset",
+            kind_dest,
+            type=click.Choice(KINDS),
+            multiple=True,
+            help="dataset layout, one per --data or one for all  [default: moxa3k]",
+        )(f)
+
+    return decorate
 
 
 def _class_map(spec):
@@ -132,18 +161,8 @@ def _class_map(spec):
     help="dataset root folder; repeat it (with --dataset, --split, --source-weight in the same order) to train on "
     "several sources at once",
 )
-@click.option(
-    "--dataset",
-    "kind",
-    type=click.Choice(["aizoo", "moxa3k", "voc"]),
-    multiple=True,
-    help="dataset layout, one per --data or one for all  [default: moxa3k]",
-)
-@click.option(
-    "--split",
-    multiple=True,
-    help="training split, one per --data or one for all  [default: fit (train without the committed holdout "
-    "list) where the layout has one, else train]",
+@_repeated_dataset_options(
+    "fit (train without the committed holdout list) where the layout has one, else train", "kind", "split"
 )
 @click.option(
     "--source-weight",
@@ -198,7 +217,7 @@ def _class_map(spec):
 @click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True, help="DataLoader worker processes")
 @threads_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=POSITIVE, default=None, help="use only the first N training images of each source")
+@limit_option("training images of each source")
 @click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over the split")
 @click.option("--val-every", type=POSITIVE, default=1, show_default=True)
 @click.option(
@@ -300,7 +319,7 @@ def train(
 
 
 @main.command()
-@_dataset_options
+@_dataset_options(split_default="train")
 @click.option("--out", type=OUT_DIR, required=True, help="new folder (voc layout)")
 @click.option("--max-side", type=IMAGE_SIZE, default=800, show_default=True, help="longest image side kept")
 @click.option(
@@ -336,11 +355,11 @@ def _mode_options(f):
 
 
 def _runtime_option(f):
-    from slfm.runnable import RUNTIMES
+    from slfm.formats import RUNTIME_CHOICES
 
     return click.option(
         "--runtime",
-        type=click.Choice(RUNTIMES),
+        type=click.Choice(RUNTIME_CHOICES),
         default="auto",
         show_default=True,
         help="for an artifact: the runtime to run it in (.tflite: litert, or tflite-runtime 2.14 as on a Pi; "
@@ -350,7 +369,7 @@ def _runtime_option(f):
 
 @main.command("eval")
 @click.argument("model", metavar="[CHECKPOINT|ARTIFACT]", required=False)
-@_dataset_options
+@_dataset_options(split_default=f"the test split: {eval_splits_help()}")
 @_mode_options
 @_runtime_option
 @click.option(
@@ -360,7 +379,7 @@ def _runtime_option(f):
     default=None,
     help="write the report here (and a PR plot beside it, .png)",
 )
-@click.option("--limit", type=POSITIVE, default=None, help="evaluate the first N images")
+@limit_option("images of the split")
 @click.option(
     "--score-threshold",
     type=FRACTION,
@@ -411,14 +430,14 @@ def eval_cmd(
     from dataclasses import asdict, replace
 
     from slfm.evaluate import evaluate_samples, summary, write_report
+    from slfm.layouts import layout
     from slfm.runnable import RunOptions, load_runnable
-    from slfm.train import DEFAULT_VAL_SPLIT
     from slfm.voc import load_dataset
 
     post = replace(EVAL, score_threshold=score_threshold, nms_iou=nms_iou, cross_class_iou=cross_class_iou)
     opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
     loaded = load_runnable(model, opts, kind)
-    split = split or DEFAULT_VAL_SPLIT[kind]
+    split = split or layout(kind).test_split
     samples = load_dataset(data, kind, split, _class_map(class_map), limit)
     result = evaluate_samples(loaded.predictor(opts, post), samples, bootstrap=bootstrap)
     insize = loaded.input_size(opts)
@@ -448,13 +467,23 @@ def eval_cmd(
 @_mode_options
 @_runtime_option
 @click.option(
-    "--score", type=FRACTION, default=None, help="score threshold  [default: the artifact's contract, else 0.5]"
+    "--score-threshold",
+    "score",
+    type=FRACTION,
+    default=None,
+    help=f"keep scores above this  [default: the artifact's contract, else {DEMO.score_threshold}]",
 )
 @click.option(
-    "--nms", type=FRACTION, default=None, help="NMS IoU threshold  [default: the artifact's contract, else 0.3]"
+    "--nms-iou",
+    "nms",
+    type=FRACTION,
+    default=None,
+    help=f"NMS IoU within each class  [default: the artifact's contract, else {DEMO.nms_iou}]",
 )
+@click.option("--score", "score_alias", type=FRACTION, default=None, hidden=True)  # the former spellings
+@click.option("--nms", "nms_alias", type=FRACTION, default=None, hidden=True)
 @threads_option
-def detect(paths, out, mode, size, runtime, score, nms, threads):
+def detect(paths, out, mode, size, runtime, score, nms, score_alias, nms_alias, threads):
     """Detect faces with and without a mask ("mask" / "no mask") in SOURCE: an image, a folder of images, or a
     video.
 
@@ -475,6 +504,8 @@ def detect(paths, out, mode, size, runtime, score, nms, threads):
     if len(paths) > 2:
         raise click.UsageError(f"expected [CHECKPOINT|ARTIFACT] SOURCE, got {len(paths)} arguments")
     model, source = (None, paths[0]) if len(paths) == 1 else paths
+    score = score_alias if score is None else score
+    nms = nms_alias if nms is None else nms
     opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
     loaded = load_runnable(model, opts)
     report = detect_path(loaded.predictor(opts, loaded.demo_post(score, nms)), Path(source), out)

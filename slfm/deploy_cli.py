@@ -19,6 +19,7 @@ import click
 from slfm.artifact import ArtifactMeta, read_sidecar, sidecar_path
 from slfm.cli import LazyGroup
 from slfm.errors import SlfmError
+from slfm.formats import FORMATS, for_deploy, hint
 
 REPO = Path(__file__).resolve().parents[1]
 ANDROID_APP = REPO / "android_demo"
@@ -26,7 +27,8 @@ IOS_APP = REPO / "ios_demo"
 ANDROID_ASSETS = Path("app/src/main/assets")
 ANDROID_PACKAGE = "org.slfm.demo"
 ANDROID_APK = Path("app/build/outputs/apk/debug/app-debug.apk")
-ANDROID_MODELS = {"tflite": "model.tflite", "executorch": "model.pte"}  # file names the app looks for
+# file names the app looks for: model<suffix> for each format slfm.formats lists for android
+ANDROID_MODELS = {name: "model" + f.suffix for name, f in for_deploy("android").items()}
 IOS_RESOURCES = Path("SLFMDemo/Resources")
 IOS_MODEL = "Model.mlpackage"  # the name the app's code loads (Xcode compiles it to Model.mlmodelc)
 IOS_SCHEME = "SLFMDemo"
@@ -44,13 +46,14 @@ def deploy() -> None:
 # ---------------------------------------------------------------------------------------------- shared
 
 
-def read_artifact(artifact: Path, formats: dict[str, str]) -> ArtifactMeta:
-    """The artifact's metadata, checked: it exists, has a sidecar, and is one of ``formats`` (format -> hint)."""
+def read_artifact(artifact: Path, app: str) -> ArtifactMeta:
+    """The artifact's metadata, checked: it exists, has a sidecar, and is a format the ``app`` takes."""
     if not artifact.exists():
         raise SlfmError(f"artifact not found: {artifact}")
     meta = read_sidecar(artifact)
+    formats = for_deploy(app)
     if meta.format not in formats:
-        wanted = " or ".join(formats.values())
+        wanted = " or ".join(hint(f) for f in formats.values())
         raise SlfmError(f"{artifact}: a {meta.format} artifact; this app takes {wanted}")
     return meta
 
@@ -84,7 +87,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, echo=click.echo) ->
 def copy_android_model(artifact: Path, app: Path) -> list[Path]:
     """Copy the model and its sidecar into the app's assets under the names the app loads; remove the other
     runtime's model so that the app runs what was deployed. Returns the written paths."""
-    meta = read_artifact(artifact, {"tflite": ".tflite (LiteRT)", "executorch": ".pte (ExecuTorch)"})
+    meta = read_artifact(artifact, "android")
     if not (app / "app").is_dir():
         raise SlfmError(f"{app} is not the Android demo (no app/ module); pass --app android_demo")
     assets = app / ANDROID_ASSETS
@@ -196,15 +199,16 @@ def android(artifact, app, build, install, serial):
 
 def copy_ios_model(artifact: Path, app: Path) -> list[Path]:
     """Copy the .mlpackage and its sidecar into the iOS app's resources as Model.mlpackage(.json)."""
-    read_artifact(artifact, {"coreml": ".mlpackage (Core ML)"})
-    if artifact.suffix not in (".mlpackage", ".mlmodel"):
-        raise SlfmError(f"{artifact}: expected a .mlpackage (or .mlmodel)")
+    meta = read_artifact(artifact, "ios")
+    suffixes = FORMATS[meta.format].suffixes
+    if artifact.suffix not in suffixes:
+        raise SlfmError(f"{artifact}: expected a {' or a '.join(suffixes)}")
     if not (app / "project.yml").is_file():
         raise SlfmError(f"{app} is not the iOS demo (no project.yml); pass --app ios_demo")
     res = app / IOS_RESOURCES
     res.mkdir(parents=True, exist_ok=True)
     dst = res / (Path(IOS_MODEL).stem + artifact.suffix)
-    for other in (res / IOS_MODEL, res / "Model.mlmodel"):
+    for other in (res / (Path(IOS_MODEL).stem + s) for s in suffixes):
         if other != dst:
             for stale in (other, sidecar_path(other)):
                 if stale.is_dir():

@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from slfm.checkpoint import ARTIFACT_SUFFIXES
 from slfm.draw import draw, to_json
 from slfm.errors import SlfmError
+from slfm.formats import format_of
 from slfm.images import IMAGE_SUFFIXES, DataWarning, read_image, write_image
 from slfm.outputs import atomic_path, folder_lock, write_text
 
@@ -27,7 +27,7 @@ def collect_inputs(source: Path) -> list[Path]:
         if not files:
             raise SlfmError(f"no images or videos ({', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)}) in {source}")
         return files
-    if source.suffix.lower() in ARTIFACT_SUFFIXES:
+    if format_of(source) is not None:
         raise SlfmError(
             f"{source} is an on-device artifact: detect takes [CHECKPOINT|ARTIFACT] SOURCE, so give the image, "
             f"folder or video after it (slfm detect {source} photo.jpg)"

@@ -163,3 +163,8 @@ def threads_option(f):
         help=f"torch / runtime threads  [default: ${THREADS_ENV[0]} or ${THREADS_ENV[1]}, else the physical "
         f"cores the load leaves free, at most {MAX_DEFAULT_THREADS}]",
     )(f)
+
+
+def limit_option(what: str = "images", name: str = "--limit"):
+    """``--limit N``, one meaning in every command: the first N ``what`` in file order; unset: all of them."""
+    return click.option(name, type=POSITIVE, default=None, help=f"use only the first N {what}  [default: all]")

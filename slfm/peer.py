@@ -21,9 +21,10 @@ from slfm.bench import latency_stats, time_calls
 from slfm.codec import decode
 from slfm.core import output_order
 from slfm.errors import SlfmError
+from slfm.layouts import KINDS
 from slfm.metrics import ImageDetections
 from slfm.nms import nms
-from slfm.options import POSITIVE, threads_option
+from slfm.options import POSITIVE, limit_option, threads_option
 from slfm.postprocess import EVAL, PostprocessConfig, postprocess
 
 PEER_DEFAULT = Path("../shared/peers/aizoo/face_mask_detection.tflite")
@@ -181,9 +182,9 @@ def markdown(report: dict) -> str:
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--peer", type=click.Path(path_type=Path), default=PEER_DEFAULT, show_default=True)
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="dataset root")
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="aizoo", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), default="aizoo", show_default=True)
 @click.option("--split", default=None, help="default: val (aizoo) / test (moxa3k)")
-@click.option("--limit", type=POSITIVE, default=None)
+@limit_option("images of the split")
 @threads_option
 @click.option("--runs", type=POSITIVE, default=50, show_default=True, help="timed invocations per detector")
 @click.option(
@@ -196,7 +197,7 @@ def markdown(report: dict) -> str:
 def peer(artifact, peer, data, kind, split, limit, threads, runs, out):
     """Compare an SL-FMDet .tflite with AIZOO's released detector: mAP and latency side by side."""
     from slfm.evaluate import machine
-    from slfm.train import DEFAULT_VAL_SPLIT
+    from slfm.layouts import layout
     from slfm.voc import load_dataset
 
     if not Path(peer).is_file():
@@ -205,7 +206,7 @@ def peer(artifact, peer, data, kind, split, limit, threads, runs, out):
         )
     if not Path(artifact).is_file():
         raise SlfmError(f"artifact not found: {artifact} (make one with: slfm convert CHECKPOINT --to tflite)")
-    split = split or DEFAULT_VAL_SPLIT[kind]
+    split = split or layout(kind).test_split
     samples = load_dataset(data, kind, split, limit=limit)
     report = {
         "command": f"slfm bench peer {artifact} --data {data} --dataset {kind} --split {split}"

@@ -31,6 +31,9 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.fingerprint import code_fingerprint
+from slfm.formats import FORMATS
+from slfm.formats import NAMES as FORMAT_NAMES
+from slfm.layouts import KINDS, eval_splits_help
 from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import write_text
 
@@ -84,11 +87,11 @@ def retire_stale_artifacts(art: Path, checkpoint: Path, stale: Path, echo=click.
         return []
     from slfm.artifact import read_sidecar, sidecar_path
     from slfm.checkpoint import file_sha256
-    from slfm.device_tests.parity import SUFFIXES
+    from slfm.formats import format_of
 
     sha = file_sha256(checkpoint)
     moved = []
-    for artifact in sorted(q for q in art.iterdir() if q.suffix in SUFFIXES):  # what parity would check
+    for artifact in sorted(q for q in art.iterdir() if format_of(q) is not None):  # what parity would check
         try:
             source = read_sidecar(artifact).source_sha256
         except SlfmError:
@@ -271,7 +274,7 @@ def plan(
             [checkpoint],
         )
     )
-    int8_formats = [f for f in formats if f in ("tflite", "executorch")]
+    int8_formats = [f for f in formats if FORMATS[f].int8_graph]
     from slfm.checkpoint import bundled_qat
 
     quantized = None if train_epochs > 0 else bundled_qat(checkpoint)
@@ -318,7 +321,7 @@ def plan(
         str(parity_limit),
     ]
     if data is not None:
-        parity += ["--data", f"{kind}:{data}" + (f":{parity_split}" if parity_split else "")]
+        parity += ["--data", str(data), "--dataset", kind] + (["--split", parity_split] if parity_split else [])
     for t in targets:
         parity += ["--target", t]
     steps.append(Step("parity", parity, [out / "report.json"], [art], check_outputs=True))
@@ -338,7 +341,7 @@ def plan(
     help="labelled dataset root: enables QAT and mAP (without it: PTQ-free fp32 artifacts, parity on "
     "scikit-image's real photos)",
 )
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), default="moxa3k", show_default=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option(
     "--train-epochs", type=NON_NEGATIVE, default=0, show_default=True, help="train first (0: start from weights)"
 )
@@ -350,7 +353,7 @@ def plan(
     help="train QAT for N epochs on --data (0: int8 from the bundled QAT checkpoint of bundled weights, else PTQ)",
 )
 @click.option("--qat-limit", type=POSITIVE, default=None, help="QAT on N training images")
-@click.option("--formats", default="tflite,coreml,executorch", show_default=True)
+@click.option("--formats", default=",".join(FORMAT_NAMES), show_default=True, help="comma-separated")
 @click.option(
     "--target",
     "targets",
@@ -361,7 +364,7 @@ def plan(
 )
 @click.option("--parity-limit", type=POSITIVE, default=200, show_default=True, help="images per dataset for parity")
 @click.option(
-    "--parity-split", default=None, help="split of --data for parity  [default: moxa3k test, aizoo val-sample]"
+    "--parity-split", default=None, help=f"split of --data for parity  [default: the test split: {eval_splits_help()}]"
 )
 @threads_option
 @click.option("--out", type=OUT_DIR, default=Path("runs/pipeline"), show_default=True)
@@ -387,6 +390,9 @@ def pipeline(
     if data is not None and not Path(data).exists():
         raise SlfmError(f"--data: folder not found: {data}")
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in fmts if f not in FORMAT_NAMES]
+    if unknown:
+        raise SlfmError(f"--formats {formats!r}: unknown {unknown[0]!r} (choose from {', '.join(FORMAT_NAMES)})")
     steps = plan(
         out,
         checkpoint,

@@ -19,7 +19,8 @@ import click
 
 from slfm.checkpoint import BUNDLED, MODELS_DIR, export_for_release, file_sha256, load_model, read_checkpoint
 from slfm.errors import SlfmError
-from slfm.options import IMAGE_SIZE, POSITIVE
+from slfm.layouts import KINDS
+from slfm.options import IMAGE_SIZE, limit_option
 from slfm.postprocess import DEMO, EVAL
 
 MAX_BYTES = 2_000_000
@@ -41,8 +42,8 @@ def training_summary(checkpoint: Path) -> dict:
 
 
 def _val_split(train_config: dict) -> str:
-    """The validation split a run used: as given, else what slfm.sources.default_splits chose for its split."""
-    from slfm.sources import default_splits
+    """The validation split a run used: as given, else what slfm.layouts.default_splits chose for its split."""
+    from slfm.layouts import default_splits
 
     v = train_config.get("val_split")
     return default_splits(train_config["dataset"], train_config.get("split"), None)[1] if v is None else (v or "none")
@@ -50,7 +51,7 @@ def _val_split(train_config: dict) -> str:
 
 def _data_line(t: dict) -> str:
     """``aizoo `fit``` or, for several sources, ``moxa3k `fit` + aizoo `fit```."""
-    from slfm.sources import default_splits
+    from slfm.layouts import default_splits
 
     sources = t.get("sources") or [{"dataset": t["dataset"], "split": t.get("split")}]
     return " + ".join(f"{s['dataset']} `{s.get('split') or default_splits(s['dataset'])[0]}`" for s in sources)
@@ -272,9 +273,9 @@ def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) 
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="bundle name, e.g. aizoo or moxa3k")
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="test dataset root")
-@click.option("--dataset", "kind", type=click.Choice(["aizoo", "moxa3k", "voc"]), required=True)
+@click.option("--dataset", "kind", type=click.Choice(KINDS), required=True)
 @click.option("--split", required=True, help="test split (moxa3k: test; aizoo: val)")
-@click.option("--limit", type=POSITIVE, default=None)
+@limit_option("images of the split")
 @click.option("--models-dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
 @click.option(
     "--image-size", type=IMAGE_SIZE, default=None, help="default inference input  [default: the training size]"

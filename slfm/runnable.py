@@ -15,10 +15,9 @@ from slfm.artifact import ArtifactMeta
 from slfm.checkpoint import _is_artifact, file_sha256, load_model, resolve_checkpoint
 from slfm.config import ModelConfig
 from slfm.errors import SlfmError
+from slfm.formats import FORMATS
 from slfm.postprocess import PostprocessConfig
 from slfm.predictor import Predictor
-
-RUNTIMES = ("auto", "litert", "tflite-runtime", "executorch", "coreml")  # slfm.convert.runtimes.RUNTIMES
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def _sha256(path: Path) -> str:
 
 def is_artifact(path: str | Path) -> bool:
     p = Path(path)
-    return p.suffix.lower() in (".mlpackage", ".mlmodel") or (p.is_file() and _is_artifact(p))
+    return p.suffix.lower() in FORMATS["coreml"].suffixes or (p.is_file() and _is_artifact(p))
 
 
 def _check_contract(path: Path, meta: ArtifactMeta) -> None:

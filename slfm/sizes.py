@@ -18,13 +18,11 @@ from pathlib import Path
 import click
 
 from slfm.errors import SlfmError
+from slfm.layouts import HOLDOUT, KINDS, layout
 from slfm.options import OUT_DIR, threads_option
 from slfm.sources import Source, named, zip_sources
-from slfm.voc import HOLDOUT
 
 DEFAULT_SIZES = (416, 480, 512, 576, 640)
-# the splits each layout reports its final numbers on: a size chosen there is tuned to the test set
-TEST_SPLITS = {"moxa3k": "test", "aizoo": "val"}
 
 
 @dataclass
@@ -41,7 +39,7 @@ def validation_split(src: Source) -> str:
     """The split a size is chosen on: the source's own validation split (the committed holdout by default);
     a test split is refused."""
     split = src.split or src.splits()[1] or HOLDOUT
-    if TEST_SPLITS.get(src.dataset) == split:
+    if layout(src.dataset).test_split == split:
         raise SlfmError(
             f"--split {split}: that is {src.dataset}'s test split; choose the input size on a split carved from "
             f"training data (the default: {HOLDOUT})"
@@ -208,7 +206,7 @@ def _sizes(ctx, param, value: str) -> list[int]:
     multiple=True,
     default=("moxa3k",),
     show_default=True,
-    type=click.Choice(["moxa3k", "aizoo", "voc"]),
+    type=click.Choice(KINDS),
     help="layout of each --data",
 )
 @click.option(

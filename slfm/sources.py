@@ -13,23 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from slfm.errors import SlfmError
-from slfm.voc import FIT, HOLDOUT, SPLITS_DIR, Sample, load_dataset
-
-# validation split of a layout without a committed holdout list
-FALLBACK_VAL_SPLIT = {"moxa3k": "test", "aizoo": "val", "voc": "val"}
-
-
-def default_splits(kind: str, split: str | None = None, val_split: str | None = None) -> tuple[str, str]:
-    """(training split, validation split) of a layout: ``fit`` / ``holdout`` where it has a committed holdout list
-    (a validation split carved from training data, never the test split), else ``train`` / its usual val split.
-    ``val_split=''`` means no validation."""
-    has_holdout = (SPLITS_DIR / f"{kind}_holdout.txt").is_file()
-    train = split or (FIT if has_holdout else "train")
-    if val_split is not None:
-        return train, val_split
-    if has_holdout and train in (FIT, HOLDOUT):
-        return train, HOLDOUT
-    return train, FALLBACK_VAL_SPLIT.get(kind, "val")
+from slfm.layouts import default_splits
+from slfm.voc import Sample, load_dataset
 
 
 @dataclass
@@ -60,6 +45,18 @@ def named(sources: Sequence[Source]) -> list[Source]:
     return out
 
 
+def per_data(values: Sequence, n: int, what: str, default) -> list:
+    """A repeated option paired with ``n`` repeated ``--data``: one value per ``--data``, or a single one for
+    all, or none (``default`` for all)."""
+    if not values:
+        return [default] * n
+    if len(values) == 1:
+        return list(values) * n
+    if len(values) != n:
+        raise SlfmError(f"{len(values)} {what} options for {n} --data folders: give one per --data, or one for all")
+    return list(values)
+
+
 def zip_sources(
     data: Sequence[str | Path],
     kinds: Sequence[str],
@@ -72,20 +69,9 @@ def zip_sources(
     of the other lists has one entry per ``--data`` or a single one for all (none: the defaults). ``class_map``
     applies to the ``voc`` sources (the other layouts have their own)."""
 
-    def per_source(values: Sequence, what: str, default):
-        if not values:
-            return [default] * len(data)
-        if len(values) == 1:
-            return list(values) * len(data)
-        if len(values) != len(data):
-            raise SlfmError(
-                f"{len(values)} {what} options for {len(data)} --data folders: give one per --data, or one for all"
-            )
-        return list(values)
-
-    kinds_ = per_source(kinds, "--dataset", "moxa3k")
-    splits_ = per_source(splits, "--split", None)
-    weights_ = per_source(weights, "--source-weight", 1.0)
+    kinds_ = per_data(kinds, len(data), "--dataset", "moxa3k")
+    splits_ = per_data(splits, len(data), "--split", None)
+    weights_ = per_data(weights, len(data), "--source-weight", 1.0)
     for w in weights_:
         if not w > 0:
             raise SlfmError(f"--source-weight {w}: must be > 0")

@@ -40,8 +40,6 @@ DEFAULT_WEIGHT_FILES = {
     "imagenet": "mobilenetV1X0.25_pretrain.tar",
     "retinaface": "retinaface_mobilenet0.25_Final.pth",
 }
-# the split each layout is scored on by default (slfm eval, ablation, peer): its test split
-DEFAULT_VAL_SPLIT = {"moxa3k": "test", "aizoo": "val", "voc": "val"}
 
 
 @dataclass

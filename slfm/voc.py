@@ -17,15 +17,9 @@ import numpy as np
 
 from slfm.errors import SlfmError
 from slfm.images import IMAGE_SUFFIXES, DataWarning, image_size, truncated
+from slfm.layouts import FACE, FIT, HOLDOUT, MASK, layout
 
-FACE, MASK = 1, 2
 LABELS = {"face": FACE, "mask": MASK}
-CLASS_MAPS: dict[str, dict[str, int]] = {
-    "aizoo": {"face": FACE, "face_mask": MASK},
-    "moxa3k": {"nomask": FACE, "mask": MASK},
-    "voc": {"face": FACE, "mask": MASK},
-}
-DATASETS = tuple(CLASS_MAPS)
 # Boxes that overshoot the image by up to this many pixels (common off-by-one labels) are clipped silently.
 CLIP_TOLERANCE = 2.0
 
@@ -173,8 +167,8 @@ def _require_dir(path: Path, what: str) -> None:
 
 SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 # Validation splits carved from training data: fixed, committed lists of training images (``slfm/splits/``),
-# for choices (epochs, sizes, thresholds, the QAT epoch); test splits are for final numbers only.
-HOLDOUT, FIT = "holdout", "fit"  # split names: the held-out list, and the training split without it
+# for choices (epochs, sizes, thresholds, the QAT epoch); test splits are for final numbers only
+# (HOLDOUT, FIT: slfm.layouts).
 
 
 def holdout_names(kind: str) -> set[str]:
@@ -197,41 +191,45 @@ def dataset_pairs(root: str | Path, kind: str, split: str) -> list[tuple[Path, P
         pairs = dataset_pairs(root, kind, "train")
         return [(x, i) for x, i in pairs if (i.stem in names) == (split == HOLDOUT)]
     _require_dir(root, f"{kind} dataset")
-    if kind == "aizoo":
-        folder = root / split
-        if not folder.is_dir():
-            found = sorted(p.name for p in root.iterdir() if p.is_dir())
-            raise SlfmError(
-                f"aizoo layout expects {root}/<split>/ with <name>.jpg + <name>.xml; "
-                f"no split folder {split!r} (found: {found})"
-            )
-        return _pair(_index(folder, IMAGE_SUFFIXES), _index(folder, (".xml",)), folder, None)
-    if kind == "moxa3k":
-        images, ann = root / "images", root / "annotations" / "Pascal Voc"
-        listing = root / f"{split}.txt"
-        for p in (images, ann):
-            _require_dir(p, "moxa3k layout (images/, 'annotations/Pascal Voc/', <split>.txt)")
-        if not listing.is_file():
-            raise SlfmError(f"moxa3k layout: split list not found: {listing}")
-        return _pair(_index(images, IMAGE_SUFFIXES), _index(ann, (".xml",)), listing, _read_list(listing))
-    if kind == "voc":
-        if (root / "Annotations").is_dir():
-            images, ann = root / "JPEGImages", root / "Annotations"
-            listing = root / "ImageSets" / "Main" / f"{split}.txt"
-            names = _read_list(listing) if listing.is_file() else None
-            return _pair(_index(images, IMAGE_SUFFIXES), _index(ann, (".xml",)), listing, names)
-        folder = root / split if (root / split).is_dir() else root
-        return _pair(_index(folder, IMAGE_SUFFIXES), _index(folder, (".xml",)), folder, None)
-    raise SlfmError(f"unknown dataset layout {kind!r}: use one of {', '.join(DATASETS)}")
+    return layout(kind).find_pairs(root, split)
+
+
+def aizoo_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
+    folder = root / split
+    if not folder.is_dir():
+        found = sorted(p.name for p in root.iterdir() if p.is_dir())
+        raise SlfmError(
+            f"aizoo layout expects {root}/<split>/ with <name>.jpg + <name>.xml; "
+            f"no split folder {split!r} (found: {found})"
+        )
+    return _pair(_index(folder, IMAGE_SUFFIXES), _index(folder, (".xml",)), folder, None)
+
+
+def moxa3k_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
+    images, ann = root / "images", root / "annotations" / "Pascal Voc"
+    listing = root / f"{split}.txt"
+    for p in (images, ann):
+        _require_dir(p, "moxa3k layout (images/, 'annotations/Pascal Voc/', <split>.txt)")
+    if not listing.is_file():
+        raise SlfmError(f"moxa3k layout: split list not found: {listing}")
+    return _pair(_index(images, IMAGE_SUFFIXES), _index(ann, (".xml",)), listing, _read_list(listing))
+
+
+def voc_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
+    if (root / "Annotations").is_dir():
+        images, ann = root / "JPEGImages", root / "Annotations"
+        listing = root / "ImageSets" / "Main" / f"{split}.txt"
+        names = _read_list(listing) if listing.is_file() else None
+        return _pair(_index(images, IMAGE_SUFFIXES), _index(ann, (".xml",)), listing, names)
+    folder = root / split if (root / split).is_dir() else root
+    return _pair(_index(folder, IMAGE_SUFFIXES), _index(folder, (".xml",)), folder, None)
 
 
 def load_dataset(
     root: str | Path, kind: str, split: str, class_map: Mapping[str, int] | None = None, limit: int | None = None
 ) -> list[Sample]:
     """Parse and validate a dataset split. Raises :class:`SlfmError` when no usable sample is found."""
-    cmap = dict(class_map) if class_map is not None else CLASS_MAPS.get(kind)
-    if cmap is None:
-        raise SlfmError(f"unknown dataset layout {kind!r}: use one of {', '.join(DATASETS)}")
+    cmap = dict(class_map if class_map is not None else layout(kind).class_map)
     pairs = dataset_pairs(root, kind, split)
     if limit is not None:
         pairs = pairs[:limit]

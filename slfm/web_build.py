@@ -14,6 +14,7 @@ from pathlib import Path
 
 from slfm.artifact import ArtifactMeta, read_sidecar, sidecar_path
 from slfm.errors import SlfmError
+from slfm.formats import for_deploy
 
 REPO = Path(__file__).resolve().parents[1]
 WEB_DEMO = REPO / "web_demo"
@@ -60,8 +61,9 @@ def browser_artifact(path: Path) -> ArtifactMeta:
     if not path.is_file():
         raise SlfmError(f"artifact not found: {path}")
     meta = read_sidecar(path)
-    if meta.format != "tflite":
-        raise SlfmError(f"{path}: a {meta.format} artifact; the browser (LiteRT.js) runs .tflite only")
+    if meta.format not in for_deploy("web"):
+        wanted = " or ".join(f.suffix for f in for_deploy("web").values())
+        raise SlfmError(f"{path}: a {meta.format} artifact; the browser (LiteRT.js) runs {wanted} only")
     return meta
 
 

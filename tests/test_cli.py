@@ -99,7 +99,7 @@ def test_detect_images_folder_and_video(trained, moxa, tmp_path):
         writer.write(f)
     writer.release()
     out = tmp_path / "out"
-    r = run("detect", trained, src, "--out", out, "--score", "0.3")
+    r = run("detect", trained, src, "--out", out, "--score-threshold", "0.3")
     assert r.exit_code == 0, r.output
     report = json.loads((out / "detections.json").read_text())
     assert set(report) == {str(src / n) for n in [*names, "clip.avi"]}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slfm.convert.cli import marker_path, targets_of
+from slfm.convert.cli import formats_to_make, marker_path
 
 
 def test_to_accepts_several_formats_and_all():
-    assert targets_of(("executorch", "tflite", "tflite"), "fp32", False) == (["tflite", "executorch"], [])
-    assert targets_of(("all",), "fp32", False) == (["tflite", "coreml", "executorch"], [])
-    assert targets_of(("all",), "fp16", False) == (["tflite", "coreml", "executorch"], [])  # ExecuTorch fp16 too
-    assert targets_of(("all",), "fp32", True)[0] == ["tflite"]  # --nhwc is TFLite only
+    assert formats_to_make(("executorch", "tflite", "tflite"), "fp32", False) == (["tflite", "executorch"], [])
+    assert formats_to_make(("all",), "fp32", False) == (["tflite", "coreml", "executorch"], [])
+    assert formats_to_make(("all",), "fp16", False) == (["tflite", "coreml", "executorch"], [])  # ExecuTorch fp16 too
+    assert formats_to_make(("all",), "fp32", True)[0] == ["tflite"]  # --nhwc is TFLite only
 
 
 def test_marker_names_match_what_the_pipeline_expects(tmp_path):
@@ -61,3 +61,24 @@ def test_bench_targets_pass_and_fail():
     assert partial["executorch int8-QAT ahead of int8-PTQ"]["passed"] is None
     assert partial["executorch int8-QAT ahead of int8-PTQ"]["value"].startswith("not measured")
     assert partial["TFLite int8 (PTQ) >= 1.5x faster than TFLite fp32, 1 thread"]["passed"] is True
+
+
+def test_bundled_qat_serves_the_graph_formats_and_core_ml_gets_int8_weights(tmp_path, monkeypatch):
+    """int8 of bundled weights: the bundled QAT checkpoint for TFLite / ExecuTorch (Format.int8_graph), Core ML
+    converted without it (int8 weights); each marker names the QAT file only where it was used."""
+    import json
+
+    import slfm.convert.api as api
+    from slfm.convert.cli import _convert
+
+    calls = []
+
+    def fake(checkpoint, formats, precision, out, qat=None, *a, **kw):
+        calls.append((list(formats), qat is not None))
+        return [Path(out) / f"m.{f}" for f in formats]
+
+    monkeypatch.setattr(api, "convert", fake)
+    _convert("aizoo", ("all",), "int8", None, False, False, tmp_path, None, "moxa3k", "train", None, 128)
+    assert calls == [(["tflite", "executorch"], True), (["coreml"], False)]
+    qat = {f: json.loads(marker_path(tmp_path, "int8", f).read_text())["qat"] for f in ("tflite", "coreml")}
+    assert qat["tflite"] and qat["coreml"] is None

@@ -25,7 +25,7 @@ def test_broken_pte_fails_and_names_first_divergent_op(tmp_path, moxa):
     assert r.exit_code == 0, r.output
     (pte,) = (tmp_path / "a").glob("*.pte")
     out = tmp_path / "rep"
-    args = [str(pte), "--checkpoint", str(good), "--data", f"moxa3k:{moxa}", "--limit", "3"]
+    args = [str(pte), "--checkpoint", str(good), "--data", str(moxa), "--dataset", "moxa3k", "--limit", "3"]
     r = runner.invoke(main, ["parity", *args, "--runs", "1", "--warmup", "0", "--out", str(out)])
     assert r.exit_code == 1, r.output
     (row,) = json.loads(out.with_suffix(".json").read_text())["artifacts"]

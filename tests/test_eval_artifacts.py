@@ -109,11 +109,11 @@ def test_detect_takes_its_thresholds_from_the_sidecar(artifacts, moxa_samples, t
         return [d["score"] for d in rec["detections"]]
 
     meta = json.loads(artifacts["tflite-fp32"].with_name(art.name + ".json").read_text())
-    given = run("given", "--score", "0.5")
+    given = run("given", "--score-threshold", "0.5")
     assert len(given) >= 2 and min(given) >= 0.5
     cut = (min(given) + max(given)) / 2 if max(given) > min(given) else max(given) + 1e-4
     side.write_text(json.dumps({**meta, "score_threshold": cut}))
-    contract = run("contract")  # no --score: the sidecar's threshold
+    contract = run("contract")  # no --score-threshold: the sidecar's threshold
     assert all(s >= cut for s in contract) and len(contract) < len(given)
 
 

@@ -53,7 +53,7 @@ def test_fp16_pte_scores_like_the_checkpoint(fp16_pte, moxa):
 def test_fp16_pte_has_its_parity_row(fp16_pte, moxa, tmp_path):
     ckpt, pte = fp16_pte
     out = tmp_path / "parity"
-    args = ["parity", str(pte), "--checkpoint", str(ckpt), "--data", f"moxa3k:{moxa}", "--limit", "6"]
+    args = ["parity", str(pte), "--checkpoint", str(ckpt), "--data", str(moxa), "--dataset", "moxa3k", "--limit", "6"]
     r = CliRunner().invoke(main, [*args, "--runs", "2", "--warmup", "1", "--out", str(out)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     (row,) = json.loads(out.with_suffix(".json").read_text())["artifacts"]

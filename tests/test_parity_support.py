@@ -28,7 +28,9 @@ def need_data() -> None:
 
 
 def data_args(n_moxa: int) -> list[str]:
-    return ["--data", f"moxa3k:{MOXA}", "--data", f"aizoo:{AIZOO}:val-sample", "--limit", str(n_moxa)]
+    moxa = ["--data", str(MOXA), "--dataset", "moxa3k", "--split", "test"]
+    aizoo = ["--data", str(AIZOO), "--dataset", "aizoo", "--split", "val-sample"]
+    return [*moxa, *aizoo, "--limit", str(n_moxa)]
 
 
 def make_checkpoint(path: Path, size: int = 320, perturb: str | None = None) -> Path:

@@ -94,6 +94,25 @@ def test_data_spec_parse():
         DataSpec.parse("coco:/d")
 
 
+def test_data_specs_pair_data_dataset_split_like_train(tmp_path):
+    from slfm.device_tests.inputs import data_specs
+    from slfm.images import DataWarning
+
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    got = data_specs([a, b], ["moxa3k", "aizoo"], ["test", "val-sample"])
+    assert [(d.kind, str(d.root), d.split) for d in got] == [("moxa3k", a, "test"), ("aizoo", b, "val-sample")]
+    # defaults: moxa3k, and each layout's test split (slfm.layouts)
+    assert [(d.kind, d.split) for d in data_specs([a, b], ["aizoo"])] == [("aizoo", "val"), ("aizoo", "val")]
+    assert [(d.kind, d.split) for d in data_specs([a])] == [("moxa3k", "test")]
+    with pytest.raises(SlfmError, match="2 --split options for 1 --data"):
+        data_specs([a], [], ["test", "val"])
+    with pytest.warns(DataWarning, match="deprecated"):  # the old KIND:PATH[:SPLIT] still works
+        (old,) = data_specs([f"aizoo:{a}:val-sample"])
+    assert (old.kind, str(old.root), old.split) == ("aizoo", a, "val-sample")
+    with pytest.warns(DataWarning), pytest.raises(SlfmError, match="--dataset says moxa3k"):
+        data_specs([f"aizoo:{a}"], ["moxa3k"])
+
+
 def test_ssh_parse_and_command_quoting():
     r = SshRemote.parse("ssh://pi@raspberrypi.local:2222", ssh_config=Path("/c f/cfg"))
     assert (r.user, r.host, r.port) == ("pi", "raspberrypi.local", 2222)

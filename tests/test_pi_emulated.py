@@ -71,7 +71,7 @@ def test_deploy_pi_image_mode(tmp_path):
             str(cfg),
             "--threads",
             "1",
-            "--score",
+            "--score-threshold",
             "0.3",
             "--fetch",
             str(tmp_path / "back"),

@@ -155,10 +155,9 @@ def match(a: list[dict], b: list[dict], iou_min: float) -> list[tuple[dict, dict
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_demo_page_draws_python_detections_from_a_fake_camera(tmp_path, web_artifacts, browser, moxa, precision):
-    from slfm.artifact import read_sidecar
     from slfm.checkpoint import load_model
+    from slfm.convert.runtimes import load_runner
     from slfm.device_tests.browser import await_js, chromium
-    from slfm.device_tests.runners import _as_outputs, load_in_process
     from slfm.predictor import Predictor
     from slfm.web_build import build
     from slfm.web_serve import WebServer
@@ -172,8 +171,7 @@ def test_demo_page_draws_python_detections_from_a_fake_camera(tmp_path, web_arti
     model, _ = load_model(web_artifacts["checkpoint"])
     if precision == "int8":
         path = web_artifacts["int8"]
-        fn, _ = load_in_process(path, read_sidecar(path), 1)
-        runner = lambda x: _as_outputs(fn(x))  # noqa: E731
+        runner = load_runner(path, threads=1)
     det = Predictor(model if precision == "fp32" else runner, model.config)(frame)
     want = [
         {"box": b.tolist(), "score": float(sc), "label": int(lab)}
@@ -214,7 +212,8 @@ def test_demo_page_draws_python_detections_from_a_fake_camera(tmp_path, web_arti
 def test_parity_runs_fp32_and_int8_in_chromium(tmp_path, web_artifacts, browser, moxa):
     out = tmp_path / "rep"
     args = ["parity", str(web_artifacts["fp32"]), str(web_artifacts["int8"]), "--target", "browser"]
-    args += ["--checkpoint", str(web_artifacts["checkpoint"]), "--data", f"moxa3k:{moxa}", "--limit", "6"]
+    args += ["--checkpoint", str(web_artifacts["checkpoint"]), "--data", str(moxa), "--dataset", "moxa3k"]
+    args += ["--limit", "6"]
     # 6 images cannot resolve an int8 mAP difference (the 200-image run is in reports/parity_browser.md)
     args += ["--runs", "5", "--warmup", "1", "--out", str(out), "--threshold", "int8.max_map50_drop=1"]
     r = cli(*args)
@@ -251,7 +250,8 @@ def test_parity_webgpu_by_name_runs_fp32_even_on_a_software_adapter(tmp_path, we
     if not status.get("available"):
         pytest.skip(f"this Chromium offers no WebGPU: {status.get('reason')}")
     out = tmp_path / "rep"
-    args = ["parity", str(web_artifacts["fp32"]), "--target", "browser:webgpu", "--data", f"moxa3k:{moxa}"]
+    args = ["parity", str(web_artifacts["fp32"]), "--target", "browser:webgpu"]
+    args += ["--data", str(moxa), "--dataset", "moxa3k"]
     args += ["--checkpoint", str(web_artifacts["checkpoint"]), "--limit", "2", "--runs", "2", "--warmup", "1"]
     r = cli(*args, "--out", str(out))
     assert r.exit_code == 0, r.output

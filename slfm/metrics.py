@@ -163,6 +163,41 @@ def _pr_curve(scores: list[np.ndarray], tps: list[np.ndarray], n_gt: int):
     return recall, precision, s[order]
 
 
+def voc_image_matches(
+    detections: Sequence[ImageDetections],
+    gt_boxes: Sequence[np.ndarray],
+    gt_labels: Sequence[np.ndarray],
+    class_names: dict[int, str],
+) -> dict[str, list[tuple[np.ndarray, np.ndarray, int]]]:
+    """Per class, per image: (scores in descending order, TP flags at IoU 0.5, ground-truth count). VOC matching
+    never looks across images, so any resampled test set's mAP@0.5 follows from these without matching again
+    (:func:`map50_from_matches`)."""
+    out = {}
+    for label, name in class_names.items():
+        rows = []
+        for det, gb, gl in zip(detections, gt_boxes, gt_labels, strict=True):
+            g = gb[gl == label]
+            m = det.labels == label
+            b, s = det.boxes[m], det.scores[m]
+            order = np.argsort(-s, kind="mergesort")
+            rows.append((s[order], _match_image(b[order], g, np.array([0.5]), "voc")[0], int(g.shape[0])))
+        out[name] = rows
+    return out
+
+
+def map50_from_matches(matches: dict[str, list[tuple[np.ndarray, np.ndarray, int]]], idx=None) -> float:
+    """mAP@0.5 of the images ``idx`` (repeats allowed; None: all), equal to :func:`evaluate`'s on that list."""
+    aps = []
+    for rows in matches.values():
+        sel = rows if idx is None else [rows[i] for i in idx]
+        n_gt = sum(r[2] for r in sel)
+        if n_gt == 0:
+            continue
+        rec, prec, _ = _pr_curve([r[0] for r in sel], [r[1] for r in sel], n_gt)
+        aps.append(voc_ap(rec, prec))
+    return float(np.mean(aps)) if aps else 0.0
+
+
 def evaluate(
     detections: Sequence[ImageDetections],
     gt_boxes: Sequence[np.ndarray],

@@ -155,3 +155,16 @@ def test_bootstrap_spread_is_zero_for_perfect_detections_and_not_otherwise():
     b = bootstrap_map50(noisy, boxes, labels, 30)
     assert b["std"] > 0.01 and b["p5"] < b["p95"]
     assert bootstrap_map50(noisy, boxes, labels, 30) == b  # seeded: the same spread on a rerun
+
+
+def test_resampled_map50_from_per_image_matches_equals_a_full_evaluation():
+    from slfm.metrics import map50_from_matches, voc_image_matches
+
+    dets, gb, gl = synthetic(5, n_images=25)
+    matches = voc_image_matches(dets, gb, gl, CLASSES)
+    assert map50_from_matches(matches) == pytest.approx(evaluate(dets, gb, gl, CLASSES)["map50"], abs=1e-12)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        idx = rng.integers(0, len(dets), len(dets))
+        full = evaluate([dets[i] for i in idx], [gb[i] for i in idx], [gl[i] for i in idx], CLASSES)["map50"]
+        assert map50_from_matches(matches, idx) == pytest.approx(full, abs=1e-12)

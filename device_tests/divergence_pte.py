@@ -7,6 +7,16 @@ How: the artifact's source (the checkpoint its contract names, sha256 checked; f
 delegate, and the runtime returns it. The tapped program's final outputs are compared with the shipped
 ``.pte``'s on the same input, so the report says whether it reproduces the file.
 
+int8: the source is the quantized checkpoint the contract names (``extra.quantized_checkpoint``, sha256
+checked) through ``convert_pt2e`` as the converter lowers it, and the taps are on every activation
+``quantize_per_tensor``: the int8 tensors the program holds, dequantized here with their scale and zero point.
+(With executorch 1.5.1, tapping every op or every ``dequantize`` of the int8 graph fails to lower in XNNPACK's
+ChannelsLastTaggedReshapePass, KeyError 'val'; tapping the quantize nodes lowers.) Each row is compared with
+the fp32 module (``snr_db``) and with the ``convert_pt2e`` graph run in PyTorch at the same tensor (fake
+quant: ``fake_quant_snr_db`` against fp32, ``vs_fake_quant_snr_db`` / ``vs_fake_quant_max_steps`` against the
+program). The re-exported deploy graph has no module paths; they come from the ``convert_pt2e`` graph by op
+order, and a conv with its BatchNorm folded is compared with the fp32 BatchNorm's output.
+
 Why not ETRecord + ``Inspector.calculate_numeric_gap``: the Inspector pairs the ETRecord's graph with
 intermediate outputs logged in the ETDump per debug handle, and a fully delegated XNNPACK program (slfm's)
 logs its delegate as one call, so it can name the delegate but no op inside it. Taps need no backend support.
@@ -151,8 +161,10 @@ def _tapped_run(module: torch.nn.Module, x: torch.Tensor):
     sources = _int8_sources(module, ep) if _is_quantized(ep) else None
     sel = select_by_op_type(_Q) if sources is not None else select_all_call_function()
     ep_t, specs = tap_intermediate_outputs_(ep, rules=[(sel, FULL_TENSOR)])
-    with torch.no_grad():
-        aot = [o.detach().numpy() if isinstance(o, torch.Tensor) else o for o in ep_t.module()(x)]
+    aot = None
+    if sources is not None:  # the convert_pt2e graph's own values at the taps (fake quant), before lowering
+        with torch.no_grad():
+            aot = [o.detach().numpy() if isinstance(o, torch.Tensor) else o for o in ep_t.module()(x)]
     edge = to_edge_transform_and_lower(ep_t, partitioner=[XnnpackPartitioner()])
     strip_taps_(edge)
     buf = edge.to_executorch().buffer

@@ -12,10 +12,12 @@ checked) through ``convert_pt2e`` as the converter lowers it, and the taps are o
 ``quantize_per_tensor``: the int8 tensors the program holds, dequantized here with their scale and zero point.
 (With executorch 1.5.1, tapping every op or every ``dequantize`` of the int8 graph fails to lower in XNNPACK's
 ChannelsLastTaggedReshapePass, KeyError 'val'; tapping the quantize nodes lowers.) Each row is compared with
-the fp32 module (``snr_db``) and with the ``convert_pt2e`` graph run in PyTorch at the same tensor (fake
-quant: ``fake_quant_snr_db`` against fp32, ``vs_fake_quant_snr_db`` / ``vs_fake_quant_max_steps`` against the
-program). The re-exported deploy graph has no module paths; they come from the ``convert_pt2e`` graph by op
-order, and a conv with its BatchNorm folded is compared with the fp32 BatchNorm's output.
+the fp32 module with the quantized checkpoint's own fp32-equivalent weights (``snr_db``; QAT retrains the
+weights, BatchNorm included, so the fp32 checkpoint's layers are not the ones quantized) and with the
+``convert_pt2e`` graph run in PyTorch at the same tensor (fake quant: ``fake_quant_snr_db`` against fp32,
+``vs_fake_quant_snr_db`` / ``vs_fake_quant_max_steps`` against the program). The re-exported deploy graph has
+no module paths; they come from the ``convert_pt2e`` graph by op order, and a conv with its BatchNorm folded
+is compared with the fp32 BatchNorm's output.
 
 Why not ETRecord + ``Inspector.calculate_numeric_gap``: the Inspector pairs the ETRecord's graph with
 intermediate outputs logged in the ETDump per debug handle, and a fully delegated XNNPACK program (slfm's)
@@ -39,7 +41,8 @@ METHOD = (
 METHOD_INT8 = (
     "ExecuTorch int8 XNNPACK program re-lowered from its quantized checkpoint (convert_pt2e) with every "
     "activation quantize tapped (executorch.devtools.intermediate_output_tap; int8, dequantized here) vs "
-    "PyTorch module outputs (fp32), and vs the convert_pt2e graph run in PyTorch (fake quant)"
+    "PyTorch module outputs (fp32, the quantized checkpoint's fp32-equivalent weights), and vs the convert_pt2e "
+    "graph run in PyTorch (fake quant)"
 )
 
 
@@ -68,8 +71,12 @@ def source_module(path, meta: ArtifactMeta) -> torch.nn.Module:
             raise SlfmError(f"{path}: its quantized checkpoint {q} (sidecar extra.quantized_checkpoint) is not here")
         if extra.get("quantized_sha256") and file_sha256(q) != extra["quantized_sha256"]:
             raise SlfmError(f"{path}: {q} changed since the artifact was made (sha256 differs from its contract)")
-        pm, _, _ = load_quantized(q)
-        return deploy_module(pm, fold_quantize=True)
+        pm, qmodel, _ = load_quantized(q)
+        module = deploy_module(pm, fold_quantize=True)
+        # the per-layer fp32 reference of an int8 program: the quantized checkpoint's own fp32-equivalent weights
+        # (QAT retrains them, BatchNorm included), so each row measures quantization, not fine-tuning
+        object.__setattr__(module, "fp32_reference", fp32_module(qmodel))  # not a submodule: not exported
+        return module
     ckpt = Path(meta.source_checkpoint)
     if not ckpt.is_file():
         raise SlfmError(f"{path}: its source checkpoint {ckpt} (sidecar source_checkpoint) is not here")
@@ -196,6 +203,8 @@ def compare_ops(
     reproduces it."""
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     specs, out, aot, sources = _tapped_run(module, xt)
+    if sources is not None:
+        reference = getattr(module, "fp32_reference", reference)
     ref = torch_module_outputs(reference, x)
     kinds = {name: type(m) for name, m in reference.named_modules()}
     chosen: dict[str, dict] = {}

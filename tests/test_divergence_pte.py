@@ -71,7 +71,17 @@ def test_int8_pte_layer_table_through_parity(tmp_path, moxa):
     assert r.exit_code == 0, r.output
     (pte,) = (tmp_path / "a").glob("*.pte")
     out = tmp_path / "rep"
-    args = [str(pte), "--checkpoint", str(models / "moxa3k_512.pt"), "--data", str(moxa), "--dataset", "moxa3k", "--limit", "2"]
+    args = [
+        str(pte),
+        "--checkpoint",
+        str(models / "moxa3k_512.pt"),
+        "--data",
+        str(moxa),
+        "--dataset",
+        "moxa3k",
+        "--limit",
+        "2",
+    ]
     r = runner.invoke(main, ["parity", *args, "--runs", "1", "--warmup", "0", "--out", str(out)])
     assert r.exit_code == 1, r.output
     (row,) = json.loads(out.with_suffix(".json").read_text())["artifacts"]

@@ -23,6 +23,7 @@ SLFM_MODULES = (
     "metrics",
     "draw",
     "outputs",  # stdlib only: artifact.py writes sidecars through it
+    "formats",  # stdlib only: artifact.py checks a sidecar's format and precision against it
 )
 RUNNER_DIR = Path(__file__).resolve().parent / "pi_runner"
 

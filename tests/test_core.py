@@ -77,7 +77,14 @@ def test_bundle_ships_the_core_whole(tmp_path):
     dest = build_bundle(tmp_path / "bundle")
     src = REPO / "slfm" / "core"
     assert sorted(p.name for p in (dest / "slfm" / "core").glob("*.py")) == sorted(p.name for p in src.glob("*.py"))
-    script = BLOCKED + "import pi_runner.parity, pi_runner.backend, slfm.core; print(slfm.core.__file__)"
+    # every module the runner imports resolves inside the bundle (pi_runner.detect reads sidecars: slfm.artifact),
+    # not through this venv's editable install of the repository (its finder is dropped, as on a device)
+    script = (
+        BLOCKED
+        + "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+        + "import pi_runner.parity, pi_runner.backend, pi_runner.detect, slfm.artifact, slfm.core\n"
+        + "print(slfm.core.__file__)"
+    )
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=dest, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     assert Path(r.stdout.strip()).resolve().is_relative_to(dest.resolve())

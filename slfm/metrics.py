@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from slfm.nms import iou
+from slfm.nms import box_area, iou
 
 
 @dataclass
@@ -75,10 +75,6 @@ def _match_coco(det_boxes, gt_boxes, gt_ignore: np.ndarray, thresholds: np.ndarr
     return matched, on_ignored
 
 
-def _area(boxes: np.ndarray) -> np.ndarray:
-    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-
-
 def coco_ap_by_size(
     detections: Sequence[ImageDetections],
     gt_boxes: Sequence[np.ndarray],
@@ -99,7 +95,7 @@ def coco_ap_by_size(
             n_gt = 0
             for det, gb, gl in zip(detections, gt_boxes, gt_labels, strict=True):
                 g = gb[gl == label]
-                ga = _area(g)
+                ga = box_area(g)
                 g_ign = (ga < lo) | (ga > hi)
                 n_gt += int((~g_ign).sum())
                 m = det.labels == label
@@ -107,7 +103,7 @@ def coco_ap_by_size(
                 order = np.argsort(-sc, kind="mergesort")[:max_dets]
                 b, sc = b[order], sc[order]
                 matched, on_ign = _match_coco(b, g, g_ign, coco_t)
-                da = _area(b)
+                da = box_area(b)
                 keep = ~(on_ign | (~matched & ((da < lo) | (da > hi))))
                 for ti in range(coco_t.size):
                     scores[ti].append(sc[keep[ti]])

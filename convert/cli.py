@@ -17,11 +17,10 @@ from pathlib import Path
 
 import click
 
-from slfm.cli import _class_map
 from slfm.formats import FORMATS, PRECISIONS
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
-from slfm.options import OUT_DIR, POSITIVE, threads_option
+from slfm.options import OUT_DIR, POSITIVE, class_map_of, threads_option
 from slfm.outputs import folder_lock, write_text
 
 TO_CHOICES = [*FORMAT_NAMES, "all"]
@@ -124,7 +123,7 @@ def _convert(checkpoint, to, precision, qat, ptq, nhwc, out, data, kind, split, 
             from slfm.voc import load_dataset
 
             model, _ = load_model(checkpoint)
-            samples = load_dataset(data, kind, split, _class_map(class_map))
+            samples = load_dataset(data, kind, split, class_map_of(class_map))
             calibration = calibration_batches(samples, model, calib)
             total = -(-min(calib, len(samples)) // 8)
             desc = f"{kind} {split} ({data}): {min(calib, len(samples))} images spread over {len(samples)}"

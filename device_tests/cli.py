@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from slfm.cli import _repeated_dataset_options
 from slfm.errors import SlfmError
 from slfm.layouts import eval_splits_help
 from slfm.options import (
@@ -19,6 +18,7 @@ from slfm.options import (
     PROGRAMS_REFUSED,
     InFile,
     limit_option,
+    repeated_dataset_options,
     threads_option,
 )
 
@@ -45,7 +45,7 @@ from slfm.options import (
     help="labelled dataset root for mAP, e.g. --data ../shared/data/moxa3k; repeat it (with --dataset, --split in "
     "the same order) for several  [default: scikit-image's bundled photos, no mAP]",
 )
-@_repeated_dataset_options(f"the test split: {eval_splits_help()}")
+@repeated_dataset_options(f"the test split: {eval_splits_help()}")
 @limit_option("images of each dataset")
 @click.option("--runs", type=NON_NEGATIVE, default=20, show_default=True, help="timed runs (after warm-up)")
 @click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)

@@ -7,8 +7,17 @@ from pathlib import Path
 
 import click
 
-from slfm.cli import _class_map, _dataset_options
-from slfm.options import FRACTION, IN_FILE, NON_NEGATIVE, OUT_DIR, POSITIVE, POSITIVE_FLOAT, threads_option
+from slfm.options import (
+    FRACTION,
+    IN_FILE,
+    NON_NEGATIVE,
+    OUT_DIR,
+    POSITIVE,
+    POSITIVE_FLOAT,
+    class_map_of,
+    dataset_options,
+    threads_option,
+)
 from slfm.quantize.qat import QATConfig, trained_recipe
 from slfm.quantize.quantizer import ACT_RANGES
 
@@ -47,7 +56,7 @@ EQUALIZE_OPTION = click.option(
 
 @click.command()
 @click.argument("checkpoint")
-@_dataset_options(split_default="fit where the layout has a committed holdout list, else train")
+@dataset_options(split_default="fit where the layout has a committed holdout list, else train")
 @click.option("--epochs", type=POSITIVE, default=QATConfig.epochs, show_default=True)
 @click.option("--batch-size", type=POSITIVE, default=QATConfig.batch_size, show_default=True)
 @click.option("--lr", type=POSITIVE_FLOAT, default=QATConfig.lr, show_default=True, help="Adam, cosine")
@@ -179,8 +188,8 @@ def qat(
     full_image_prob = trained["full_image_prob"] if full_image_prob is None else full_image_prob
     class_balance = trained["class_balance"] if class_balance is None else class_balance
     train_split, val_split = qat_splits(kind, split, val_split)
-    samples = load_dataset(data, kind, train_split, _class_map(class_map))
-    val = load_dataset(data, kind, val_split, _class_map(class_map)) if val_split else None
+    samples = load_dataset(data, kind, train_split, class_map_of(class_map))
+    val = load_dataset(data, kind, val_split, class_map_of(class_map)) if val_split else None
     if val and val_limit:
         val = spread(val, val_limit)
     cfg = QATConfig(
@@ -237,7 +246,7 @@ def qat(
 
 @click.command()
 @click.argument("checkpoint")
-@_dataset_options(split_default="train")
+@dataset_options(split_default="train")
 @click.option(
     "--calib",
     type=POSITIVE,
@@ -262,7 +271,7 @@ def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out,
 
     checkpoint = resolve_checkpoint(checkpoint, kind)
     model, _ = load_model(checkpoint)
-    samples = load_dataset(data, kind, split or "train", _class_map(class_map))
+    samples = load_dataset(data, kind, split or "train", class_map_of(class_map))
     backends = _backends(backend)
     batches = calibration_batches(samples, model, calib)
     pm, model = run(model, batches, backends[0], total=-(-min(calib, len(samples)) // 8), equalize=equalize)
@@ -276,7 +285,7 @@ def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out,
         from slfm.quantize.calibrate import spread
         from slfm.quantize.evaluate import int8_map50
 
-        val = load_dataset(data, kind, val_split, _class_map(class_map))
+        val = load_dataset(data, kind, val_split, class_map_of(class_map))
         extra["metrics"] = int8_map50(pm, model.config, spread(val, val_limit) if val_limit else val)
         click.echo(json.dumps(extra["metrics"], indent=1))
     path = save_quantized(Path(out) / "ptq.pt", pm, model, "ptq", backends, **extra)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import sys
 import time
@@ -14,7 +12,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.images import DataWarning
-from slfm.layouts import KINDS, eval_splits_help, split_help
+from slfm.layouts import eval_splits_help
 from slfm.options import (
     FRACTION,
     IMAGE_SIZE,
@@ -25,7 +23,11 @@ from slfm.options import (
     OUT_FILE,
     POSITIVE,
     POSITIVE_FLOAT,
+    LazyGroup,
+    class_map_of,
+    dataset_options,
     limit_option,
+    repeated_dataset_options,
     threads_option,
 )
 from slfm.postprocess import DEMO, EVAL
@@ -59,28 +61,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
         click.echo(warnings.formatwarning(message, category, filename, lineno, line), err=True, nl=False)
 
 
-class LazyGroup(click.Group):
-    """A click group whose commands in ``lazy`` (name -> "module:attr") are imported on demand."""
-
-    lazy: dict[str, str] = {}
-
-    def list_commands(self, ctx):
-        found = [n for n, target in self.lazy.items() if importlib.util.find_spec(target.split(":")[0])]
-        return sorted(set(super().list_commands(ctx)) | set(found))
-
-    def get_command(self, ctx, name):
-        cmd = super().get_command(ctx, name)
-        if cmd is None and name in self.lazy:
-            module, attr = self.lazy[name].split(":")
-            try:
-                cmd = getattr(importlib.import_module(module), attr)
-            except ModuleNotFoundError as e:
-                if e.name and e.name.startswith("slfm"):
-                    return None
-                raise
-        return cmd
-
-
 class Group(LazyGroup):
     """The root group: turns :class:`SlfmError` into one clear line on stderr and exit status 1."""
 
@@ -101,58 +81,6 @@ def main() -> None:
     warnings.showwarning = _show_warning
 
 
-def _dataset_options(f=None, *, data_required: bool = True, split_default: str | None = None):
-    """``--data PATH --dataset KIND --split S --class-map M``, the layouts from :mod:`slfm.layouts`; with keywords
-    only, a decorator (``@_dataset_options(split_default=...)``)."""
-    if f is None:
-        return lambda g: _dataset_options(g, data_required=data_required, split_default=split_default)
-    f = click.option(
-        "--class-map",
-        default=None,
-        help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
-    )(f)
-    f = click.option(
-        "--split",
-        default=None,
-        help=f"split name ({split_help()}; fit / holdout: train without / only the committed holdout list)"
-        + (f"  [default: {split_default}]" if split_default else ""),
-    )(f)
-    f = click.option(
-        "--dataset",
-        "kind",
-        type=click.Choice(KINDS),
-        default="moxa3k",
-        show_default=True,
-        help="dataset layout",
-    )(f)
-    f = click.option("--data", type=click.Path(path_type=Path), required=data_required, help="dataset root folder")(f)
-    return f
-
-
-def _repeated_dataset_options(split_default: str, kind_dest: str = "kinds", split_dest: str = "splits"):
-    """``--dataset`` and ``--split`` beside a repeated ``--data``: one per --data or one for all, paired by
-    position (:func:`slfm.sources.per_data`)."""
-
-    def decorate(f):
-        split_help = f"split, one per --data or one for all  [default: {split_default}]"
-        f = click.option("--split", split_dest, multiple=True, help=split_help)(f)
-        return click.option(
-            "--dataset",
-            kind_dest,
-            type=click.Choice(KINDS),
-            multiple=True,
-            help="dataset layout, one per --data or one for all  [default: moxa3k]",
-        )(f)
-
-    return decorate
-
-
-def _class_map(spec):
-    from slfm.voc import parse_class_map
-
-    return parse_class_map(spec) if spec else None
-
-
 @main.command()
 @click.option(
     "--data",
@@ -161,7 +89,7 @@ def _class_map(spec):
     help="dataset root folder; repeat it (with --dataset, --split, --source-weight in the same order) to train on "
     "several sources at once",
 )
-@_repeated_dataset_options(
+@repeated_dataset_options(
     "fit (train without the committed holdout list) where the layout has one, else train", "kind", "split"
 )
 @click.option(
@@ -282,7 +210,7 @@ def train(
     if not data and resume is None:
         raise click.UsageError("Missing option '--data' (needed unless --resume continues a run)")
     out = out or (Path(resume).parent if resume else Path("runs/train"))
-    sources = zip_sources(data, kind, split, source_weight, _class_map(class_map), val_split) if data else []
+    sources = zip_sources(data, kind, split, source_weight, class_map_of(class_map), val_split) if data else []
     first = sources[0] if sources else None
     cfg = TrainConfig(
         data=first.data if first else "",  # absolute: a resume works from any folder
@@ -319,7 +247,7 @@ def train(
 
 
 @main.command()
-@_dataset_options(split_default="train")
+@dataset_options(split_default="train")
 @click.option("--out", type=OUT_DIR, required=True, help="new folder (voc layout)")
 @click.option("--max-side", type=IMAGE_SIZE, default=800, show_default=True, help="longest image side kept")
 @click.option(
@@ -330,7 +258,7 @@ def compact(data, kind, split, class_map, out, max_side, quality, fmt):
     """Copy a split as a small voc dataset (images shrunk, boxes scaled), e.g. to upload to a GPU machine."""
     from slfm.compact import compact as run
 
-    r = run(data, kind, split or "train", out, max_side, quality, fmt, _class_map(class_map))
+    r = run(data, kind, split or "train", out, max_side, quality, fmt, class_map_of(class_map))
     click.echo(
         f"{r.images} images ({r.resized} resized): {r.bytes_in / 1e6:.1f} MB -> {r.bytes_out / 1e6:.1f} MB in {out}; "
         f"train on it with --data {out} --dataset voc --split {split or 'train'}"
@@ -369,7 +297,7 @@ def _runtime_option(f):
 
 @main.command("eval")
 @click.argument("model", metavar="[CHECKPOINT|ARTIFACT]", required=False)
-@_dataset_options(split_default=f"the test split: {eval_splits_help()}")
+@dataset_options(split_default=f"the test split: {eval_splits_help()}")
 @_mode_options
 @_runtime_option
 @click.option(
@@ -438,7 +366,7 @@ def eval_cmd(
     opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
     loaded = load_runnable(model, opts, kind)
     split = split or layout(kind).test_split
-    samples = load_dataset(data, kind, split, _class_map(class_map), limit)
+    samples = load_dataset(data, kind, split, class_map_of(class_map), limit)
     result = evaluate_samples(loaded.predictor(opts, post), samples, bootstrap=bootstrap)
     insize = loaded.input_size(opts)
     meta = {

@@ -17,9 +17,9 @@ from pathlib import Path
 import click
 
 from slfm.artifact import ArtifactMeta, read_sidecar, sidecar_path
-from slfm.cli import LazyGroup
 from slfm.errors import SlfmError
 from slfm.formats import FORMATS, for_deploy, hint
+from slfm.options import LazyGroup
 
 REPO = Path(__file__).resolve().parents[1]
 ANDROID_APP = REPO / "android_demo"

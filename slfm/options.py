@@ -3,11 +3,15 @@ before any work starts (click prints ``Invalid value for '--x': ...`` and exits 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import math
 import os
 from pathlib import Path
 
 import click
+
+from slfm.layouts import KINDS, split_help
 
 # The network's largest stride: smaller inputs have no coarse feature map.
 MIN_IMAGE_SIZE = 32
@@ -168,3 +172,81 @@ def threads_option(f):
 def limit_option(what: str = "images", name: str = "--limit"):
     """``--limit N``, one meaning in every command: the first N ``what`` in file order; unset: all of them."""
     return click.option(name, type=POSITIVE, default=None, help=f"use only the first N {what}  [default: all]")
+
+
+# The commands' shared pieces: every feature package's CLI builds on these (slfm.cli only assembles them).
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands in ``lazy`` (name -> "module:attr") are imported on demand."""
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx):
+        found = [n for n, target in self.lazy.items() if importlib.util.find_spec(target.split(":")[0])]
+        return sorted(set(super().list_commands(ctx)) | set(found))
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is None and name in self.lazy:
+            module, attr = self.lazy[name].split(":")
+            try:
+                cmd = getattr(importlib.import_module(module), attr)
+            except ModuleNotFoundError as e:
+                if e.name and e.name.startswith("slfm"):
+                    return None
+                raise
+        return cmd
+
+
+def dataset_options(f=None, *, data_required: bool = True, split_default: str | None = None):
+    """``--data PATH --dataset KIND --split S --class-map M``, the layouts from :mod:`slfm.layouts`; with keywords
+    only, a decorator (``@dataset_options(split_default=...)``)."""
+    if f is None:
+        return lambda g: dataset_options(g, data_required=data_required, split_default=split_default)
+    f = click.option(
+        "--class-map",
+        default=None,
+        help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
+    )(f)
+    f = click.option(
+        "--split",
+        default=None,
+        help=f"split name ({split_help()}; fit / holdout: train without / only the committed holdout list)"
+        + (f"  [default: {split_default}]" if split_default else ""),
+    )(f)
+    f = click.option(
+        "--dataset",
+        "kind",
+        type=click.Choice(KINDS),
+        default="moxa3k",
+        show_default=True,
+        help="dataset layout",
+    )(f)
+    f = click.option("--data", type=click.Path(path_type=Path), required=data_required, help="dataset root folder")(f)
+    return f
+
+
+def repeated_dataset_options(split_default: str, kind_dest: str = "kinds", split_dest: str = "splits"):
+    """``--dataset`` and ``--split`` beside a repeated ``--data``: one per --data or one for all, paired by
+    position (:func:`slfm.sources.per_data`)."""
+
+    def decorate(f):
+        split_help = f"split, one per --data or one for all  [default: {split_default}]"
+        f = click.option("--split", split_dest, multiple=True, help=split_help)(f)
+        return click.option(
+            "--dataset",
+            kind_dest,
+            type=click.Choice(KINDS),
+            multiple=True,
+            help="dataset layout, one per --data or one for all  [default: moxa3k]",
+        )(f)
+
+    return decorate
+
+
+def class_map_of(spec):
+    """``--class-map`` parsed (:func:`slfm.voc.parse_class_map`), or None when not given."""
+    from slfm.voc import parse_class_map
+
+    return parse_class_map(spec) if spec else None

@@ -11,9 +11,9 @@ from tqdm import tqdm
 from slfm.artifact import ArtifactMeta, write_sidecar
 from slfm.checkpoint import file_sha256, load_model
 from slfm.config import ModelConfig
-from slfm.convert.forms import export_friendly
 from slfm.errors import SlfmError
 from slfm.formats import FORMATS
+from slfm.forms import export_friendly
 from slfm.model import InferenceWrapper, SLFMDet
 from slfm.outputs import atomic_path, write_bytes
 

@@ -104,8 +104,8 @@ def build(opts: dict, echo=click.echo) -> dict:
     calibration or its QAT checkpoint) fails that row alone."""
     from slfm.checkpoint import file_sha256, load_model
     from slfm.convert.api import convert
-    from slfm.convert.forms import FORMS_VERSION
     from slfm.fingerprint import code_fingerprint
+    from slfm.forms import FORMS_VERSION
     from slfm.quantize.calibrate import calibration_batches, ptq
     from slfm.quantize.quantized import save_quantized
     from slfm.voc import load_dataset

@@ -20,7 +20,7 @@ import torch
 from slfm.artifact import ArtifactMeta
 from slfm.convert.failures import conversion_error
 from slfm.convert.meta import COREML_KEY
-from slfm.convert.toolchain import require
+from slfm.toolchain import require
 
 # The compute units the model is saved for (and recorded in the contract as ``extra.compute_units``): Core ML
 # picks among CPU, GPU and Neural Engine at load time; an app may restrict this in MLModelConfiguration.

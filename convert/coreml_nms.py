@@ -23,8 +23,8 @@ import torch
 from slfm.anchors import anchors
 from slfm.artifact import ArtifactMeta
 from slfm.convert.failures import conversion_error
-from slfm.convert.toolchain import require
 from slfm.errors import SlfmError
+from slfm.toolchain import require
 
 CONFIDENCE_IN, COORDINATES_IN = "anchor_confidence", "anchor_coordinates"
 CONFIDENCE, COORDINATES = "confidence", "coordinates"  # the pipeline's outputs, as Vision reads them

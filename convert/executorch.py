@@ -1,6 +1,6 @@
 """PyTorch -> .pte: ``torch.export`` -> ``to_edge_transform_and_lower(XnnpackPartitioner)`` -> ``to_executorch``.
 
-With the export forms (:mod:`slfm.convert.forms`) the whole SL-FMDet graph lands in one XNNPACK delegate,
+With the export forms (:mod:`slfm.forms`) the whole SL-FMDet graph lands in one XNNPACK delegate,
 fp32 and int8 (measured with executorch 1.5.1). :func:`outside_delegate` reports any op that does not, and
 the converter records the list in the artifact metadata.
 
@@ -20,7 +20,7 @@ from collections import Counter
 import torch
 
 from slfm.convert.failures import conversion_error
-from slfm.convert.toolchain import require
+from slfm.toolchain import require
 
 _PLUMBING = ("executorch_call_delegate", "getitem")
 

@@ -59,7 +59,7 @@ class TFLiteRunner(Runner):
 
     def __init__(self, path: Path, meta: ArtifactMeta, threads: int = 1) -> None:
         super().__init__(meta)
-        from slfm.convert.toolchain import require
+        from slfm.toolchain import require
 
         require("tflite", "ai_edge_litert")
         from ai_edge_litert.interpreter import Interpreter
@@ -131,7 +131,7 @@ class ExecuTorchRunner(Runner):
 
     def __init__(self, path: Path, meta: ArtifactMeta, threads: int = 1) -> None:
         super().__init__(meta)
-        from slfm.convert.toolchain import require
+        from slfm.toolchain import require
 
         require("executorch")
         import torch
@@ -199,7 +199,7 @@ class CoreMLRunner(Runner):
                 f"{path}: Core ML prediction needs macOS (coremltools cannot run models on {sys.platform}); "
                 "check the spec with slfm.convert.coreml.spec_summary"
             )
-        from slfm.convert.toolchain import require
+        from slfm.toolchain import require
 
         ct = require("coreml")
         self.model = ct.models.MLModel(str(path))

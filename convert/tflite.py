@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from slfm.convert.failures import conversion_error
-from slfm.convert.toolchain import require
+from slfm.toolchain import require
 
 
 def _static_quant_config():

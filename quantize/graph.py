@@ -1,6 +1,6 @@
 """The graph that is quantized, fine-tuned (QAT) and exported.
 
-One graph for every backend: the detector in its export forms (:mod:`slfm.convert.forms`), no heatmap head,
+One graph for every backend: the detector in its export forms (:mod:`slfm.forms`), no heatmap head,
 returning ``(loc, conf logits, scores)``. QAT trains on ``(loc, conf)`` with the multibox loss (the heatmap
 task is a training aid of the fp32 run and is not in the exported graph, so QAT does not use it); the
 artifacts keep ``(loc, scores)`` through :class:`DeployOutputs`. Softmax is inside the quantized graph
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from slfm.config import ModelConfig
-from slfm.convert.forms import export_friendly
+from slfm.forms import export_friendly
 from slfm.model import SLFMDet
 
 

@@ -23,8 +23,8 @@ import torch
 
 from slfm.checkpoint import read_tagged, save_data
 from slfm.config import ModelConfig
-from slfm.convert.forms import FORMS_VERSION
 from slfm.errors import SlfmError
+from slfm.forms import FORMS_VERSION
 from slfm.model import SLFMDet
 from slfm.quantize.graph import DeployOutputs, capture, example_input
 from slfm.quantize.quantizer import BACKENDS, make_quantizer
@@ -38,7 +38,7 @@ SCHEME = (
 
 
 def _pt2e():
-    from slfm.convert.toolchain import require
+    from slfm.toolchain import require
 
     require("quantize")
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e, prepare_qat_pt2e

@@ -172,8 +172,8 @@ def test_qat_runs_in_the_training_loop_logs_and_resumes_exactly(real_checkpoint,
 def test_missing_toolchain_error_names_the_extra(monkeypatch):
     import sys
 
-    from slfm.convert.toolchain import require
     from slfm.errors import SlfmError
+    from slfm.toolchain import require
 
     monkeypatch.setitem(sys.modules, "coremltools", None)  # import now raises ImportError
     with pytest.raises(SlfmError, match=r"pip install 'slfm\[coreml\]'"):

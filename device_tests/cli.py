@@ -132,10 +132,10 @@ def parity(
 ):
     """Check ARTIFACTS (files or folders) against the PyTorch reference on real images: raw-output error and
     SNR, detections matched to the reference's, mAP@0.5, latency, size, peak memory. Exits 1 on a failure."""
-    from slfm.device_tests.inputs import data_specs
     from slfm.device_tests.parity import ParityOptions, run_parity
     from slfm.device_tests.report import markdown
     from slfm.device_tests.thresholds import load_thresholds
+    from slfm.inputs import data_specs
 
     opts = ParityOptions(
         artifacts=list(artifacts),

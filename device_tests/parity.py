@@ -16,12 +16,12 @@ from slfm.bench import latency_stats
 from slfm.core import Frame
 from slfm.device_tests import browser, coreml_spec, report, tflrt_env, thresholds
 from slfm.device_tests.compare import live_anchors, match_detections, output_errors
-from slfm.device_tests.inputs import DataSpec, Image, load_images, prepare_inputs
 from slfm.device_tests.remote import AdbRemote, SshRemote
 from slfm.device_tests.runners import DeviceRunner, InProcessRunner, RunResult, SubprocessRunner
 from slfm.errors import SlfmError
 from slfm.evaluate import machine
 from slfm.formats import FORMATS, format_of
+from slfm.inputs import DataSpec, Image, load_images, prepare_inputs
 
 
 @dataclass

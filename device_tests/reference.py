@@ -12,10 +12,10 @@ from slfm.bench import time_calls
 from slfm.checkpoint import file_sha256, load_model
 from slfm.core import DEMO, EVAL, Frame, ImageDetections, decode, to_image_pixels
 from slfm.core import map50 as core_map50
-from slfm.device_tests.inputs import Image
 from slfm.device_tests.memory import PeakMemory
 from slfm.device_tests.runners import RunResult
 from slfm.errors import SlfmError
+from slfm.inputs import Image
 from slfm.model import InferenceWrapper
 from slfm.options import PROGRAMS_REFUSED
 

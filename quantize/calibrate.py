@@ -52,9 +52,9 @@ def ptq(
 
 def photo_batches(model: SLFMDet):
     """Fallback calibration set when no dataset is given: the real photos scikit-image's wheel ships (the
-    parity harness's :func:`slfm.device_tests.inputs.load_images`), letterboxed like every input. A handful
+    parity harness's too: :func:`slfm.inputs.load_images`), letterboxed like every input. A handful
     of images: enough for a working int8 model; pass ``--data`` for a representative set."""
-    from slfm.device_tests.inputs import load_images, prepare_inputs
+    from slfm.inputs import load_images, prepare_inputs
 
     images = load_images([], None)
     x, _ = prepare_inputs(images, model.config, model.config.image_size)
@@ -62,6 +62,6 @@ def photo_batches(model: SLFMDet):
 
 
 def photo_names() -> list[str]:
-    from slfm.device_tests.inputs import SKIMAGE_PHOTOS
+    from slfm.inputs import SKIMAGE_PHOTOS
 
     return [f"skimage.data.{n}" for n in SKIMAGE_PHOTOS]

@@ -179,8 +179,8 @@ def _layers_command():
         from pathlib import Path
 
         from slfm.checkpoint import BUNDLED_QAT, MODELS_DIR, load_model, resolve_checkpoint
-        from slfm.device_tests.inputs import load_images, prepare_inputs
         from slfm.evaluate import machine
+        from slfm.inputs import load_images, prepare_inputs
         from slfm.quantize.calibrate import spread
         from slfm.quantize.quantized import load_quantized
 

@@ -115,7 +115,7 @@ def test_no_second_table_left_in_the_sources():
 
 
 def test_split_defaults_agree():
-    from slfm.device_tests.inputs import DataSpec, data_specs
+    from slfm.inputs import DataSpec, data_specs
     from slfm.voc import SPLITS_DIR
 
     for kind, lay in LAYOUTS.items():

@@ -45,6 +45,7 @@ TABLE = {
     "slfm.golden": "model/data",
     "slfm.heatmap": "model/data",
     "slfm.images": "model/data",
+    "slfm.inputs": "model/data",
     "slfm.layers": "model/data",
     "slfm.layouts": "model/data",
     "slfm.loss": "model/data",

@@ -17,12 +17,12 @@ from slfm.artifact import ArtifactMeta, write_sidecar
 from slfm.device_tests import coreml_spec
 from slfm.device_tests.compare import SNR_CAP_DB, live_anchors, match_detections, output_errors, snr_db
 from slfm.device_tests.deploy_pi import detect_command
-from slfm.device_tests.inputs import DataSpec
 from slfm.device_tests.parity import ParityOptions, plan
 from slfm.device_tests.remote import AdbRemote, SshRemote, parse_adb_devices
 from slfm.device_tests.runners import DeviceRunner
 from slfm.device_tests.thresholds import DEFAULTS, checks, load_thresholds
 from slfm.errors import SlfmError
+from slfm.inputs import DataSpec
 from slfm.metrics import ImageDetections
 
 NASTY = "my dir/it's $(rm -rf ~); `x` & y"
@@ -95,8 +95,8 @@ def test_data_spec_parse():
 
 
 def test_data_specs_pair_data_dataset_split_like_train(tmp_path):
-    from slfm.device_tests.inputs import data_specs
     from slfm.images import DataWarning
+    from slfm.inputs import data_specs
 
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     got = data_specs([a, b], ["moxa3k", "aizoo"], ["test", "val-sample"])

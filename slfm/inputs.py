@@ -1,4 +1,4 @@
-"""Real images for parity, prepared exactly as on a device (letterbox, BGR mean subtracted, NCHW).
+"""Real images for parity and calibration, prepared exactly as on a device (letterbox, BGR mean subtracted, NCHW).
 
 Labelled datasets (``--data``) give mAP; without them the real photos bundled in scikit-image's wheel
 (astronaut, coffee, chelsea, rocket) still give raw-output and detection parity, never random tensors.

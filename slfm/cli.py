@@ -47,7 +47,7 @@ LAZY_BENCH = {
     "artifacts": "slfm.convert.bench:artifacts",
     "peer": "slfm.peer:peer",
     "ablation": "slfm.ablation:ablation",
-    "layers": "slfm.quantize.layers:layers",
+    "layers": "slfm.device_tests.layers:layers",
     "latency": "slfm.convert.latency:latency",
     "nofaces": "slfm.nofaces:nofaces",
     "sizes": "slfm.sizes:sizes",

@@ -229,7 +229,7 @@ def test_layer_table_follows_the_network_and_finds_int8_error(ptq_graph, ptq_sou
     """Per-block SNR of the int8 graph against fp32 with the same (equalized) weights: every block of the network,
     in execution order, each with a finite SNR that int8 lowers (never the identical-output cap)."""
     from slfm.device_tests.compare import SNR_CAP_DB
-    from slfm.quantize.layers import layer_table
+    from slfm.device_tests.layers import layer_table
 
     rows = layer_table(ptq_graph, ptq_source, real_inputs[:1])
     names = [r["module"] for r in rows]

@@ -237,7 +237,7 @@ def latency(runners: dict, x: np.ndarray, runs: int, warmup: int) -> dict:
 
 def latency_in_subprocess(spec: dict, x: np.ndarray) -> dict:
     """Run :func:`latency` in a fresh process per thread count: ExecuTorch sizes its threadpool once per
-    process (see :func:`slfm.convert.runtimes._et_threads`), and a fresh process starts from the same state."""
+    process (see :func:`slfm.device_tests.runtimes._et_threads`), and a fresh process starts from the same state."""
     import subprocess
     import tempfile
 
@@ -258,7 +258,7 @@ def _latency_worker(spec_path: str, out_path: str) -> None:
     import torch
 
     from slfm.checkpoint import load_model
-    from slfm.convert.runtimes import load_runner
+    from slfm.device_tests.runtimes import load_runner
 
     spec = json.loads(Path(spec_path).read_text())
     torch.set_num_threads(spec["threads"])
@@ -286,7 +286,7 @@ def measure(opts: dict, built: dict, echo=click.echo) -> tuple[list[dict], int]:
     import torch
 
     from slfm.checkpoint import load_model
-    from slfm.convert.runtimes import load_runner, read_contract
+    from slfm.device_tests.runtimes import load_runner, read_contract
     from slfm.device_tests.thresholds import load_thresholds
     from slfm.evaluate import evaluate_samples, paired_bootstrap_delta
     from slfm.postprocess import EVAL

@@ -7,7 +7,7 @@ Each program is timed with plain ``forward`` calls in interleaved rounds; then, 
 ETDump enabled (``portable_lib._load_for_executorch(..., enable_etdump=True)``), it is run ``profile_runs``
 times and the dump read back with ``executorch.devtools.Inspector``: one row per runtime event (XNNPACK's
 operators inside the delegate, portable kernels outside it) with its median time.
-ExecuTorch sizes its threadpool once per process (:func:`slfm.convert.runtimes._et_threads`), hence the
+ExecuTorch sizes its threadpool once per process (:func:`slfm.device_tests.runtimes._et_threads`), hence the
 separate process.
 """
 

@@ -357,8 +357,8 @@ def _divergence(path: Path, refs: dict, meta: ArtifactMeta, t: dict) -> dict:
 
 def _divergence_pte(path: Path, refs: dict, meta: ArtifactMeta, t: dict, threads: int) -> dict:
     """The first divergent op of a .pte (:mod:`slfm.device_tests.divergence_pte`); never loses the row."""
-    from slfm.convert.runtimes import load_runner
     from slfm.device_tests.divergence_pte import compare_ops, source_module
+    from slfm.device_tests.runtimes import load_runner
 
     if meta.image_size not in refs:
         return {"available": False, "reason": "no reference run for this input size"}

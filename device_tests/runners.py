@@ -1,6 +1,6 @@
 """Ways to run an artifact on prepared inputs and get back raw outputs, timings and memory:
 
-- :class:`InProcessRunner`: this process, through ``slfm.convert.runtimes.load_runner`` (the converters'
+- :class:`InProcessRunner`: this process, through ``slfm.device_tests.runtimes.load_runner`` (the artifact
   runtime API); for .tflite, until that exists, the shipped runner's ai-edge-litert backend.
 - :class:`SubprocessRunner`: the tflite-runtime 2.14 venv (numpy<2) as a subprocess, exchanging .npy files.
 - :class:`DeviceRunner`: a remote device (ssh Pi, adb phone): push bundle + model + inputs, run, pull back.
@@ -58,11 +58,11 @@ def _runtime_version(name: str) -> str:
 
 
 def load_in_process(path: Path, threads: int):
-    """(runner x -> (loc, scores), runtime label) in this process: :func:`slfm.convert.runtimes.load_runner`."""
-    from slfm.convert.runtimes import load_runner
+    """(runner x -> (loc, scores), runtime label) in this process: :func:`slfm.device_tests.runtimes.load_runner`."""
+    from slfm.device_tests.runtimes import load_runner
 
     runner = load_runner(path, threads=threads)
-    return runner, f"{_runtime_version(runner.name)} (slfm.convert.runtimes)"
+    return runner, f"{_runtime_version(runner.name)} (slfm.device_tests.runtimes)"
 
 
 class InProcessRunner:

@@ -1,7 +1,7 @@
 """The local tflite-runtime 2.14 environment: a venv with numpy<2 (tflite-runtime 2.14 needs it, the main
 environment has numpy 2), used as a subprocess with .npy files -- the same runtime a Raspberry Pi runs.
 The one place that finds or makes it: the parity harness (:class:`slfm.device_tests.runners.SubprocessRunner`)
-and ``slfm.convert.runtimes.load_runner(path, runtime="tflite-runtime")`` both use it.
+and ``slfm.device_tests.runtimes.load_runner(path, runtime="tflite-runtime")`` both use it.
 
     python -m slfm.device_tests.tflrt_env [--venv PATH]    # create it (idempotent, needs PyPI)
 """

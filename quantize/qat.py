@@ -201,11 +201,11 @@ class QATTraining:
         return {**parts, "loss": loss}
 
     def validate(self, net, loaded: list[LoadedSource], progress: bool) -> dict[str, dict]:
-        from slfm.convert.runtimes import TorchRunner
         from slfm.evaluate import evaluate_samples
         from slfm.postprocess import EVAL
         from slfm.predictor import Predictor
         from slfm.quantize.quantized import fake_quant_module
+        from slfm.runner import TorchRunner
 
         set_mode(self.pm, train=False)
         pred = Predictor(TorchRunner(fake_quant_module(self.pm)), self.model.config, post=EVAL)

@@ -113,8 +113,8 @@ class PeerDetector:
 
 def compare(artifact: Path, peer: Path, samples, threads: int, runs: int) -> dict:
     """mAP and model latency of both detectors on the same samples with the same runtime and threads."""
-    from slfm.convert.runtimes import load_runner
     from slfm.core import prepare
+    from slfm.device_tests.runtimes import load_runner
     from slfm.evaluate import evaluate_samples, summary
     from slfm.images import read_image
     from slfm.predictor import Predictor

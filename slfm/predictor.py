@@ -14,7 +14,7 @@ class Predictor:
     """Runs an SL-FMDet model on BGR images and returns detections in image pixels.
 
     ``model`` is the PyTorch module, or any runner ``x [1, 3, H, W] -> (loc [A, 4], scores [A, C])``
-    (an artifact loaded by :func:`slfm.convert.runtimes.load_runner`): pre- and post-processing are the same.
+    (an artifact loaded by :func:`slfm.device_tests.runtimes.load_runner`): pre- and post-processing are the same.
     ``config`` is the model config, or an artifact's :class:`slfm.artifact.ArtifactMeta` (its ``pixel_scale`` too).
     """
 

@@ -33,7 +33,7 @@ class RunOptions:
 
 @dataclass
 class Runnable:
-    """A loaded model: ``model`` is the torch module or a :class:`slfm.convert.runtimes.Runner`."""
+    """A loaded model: ``model`` is the torch module or a :class:`slfm.runner.Runner`."""
 
     path: Path
     model: object
@@ -126,7 +126,7 @@ def check_options(r: Runnable, opts: RunOptions) -> None:
 def load_runnable(arg: str | Path | None, opts: RunOptions = RunOptions(), dataset: str | None = None) -> Runnable:
     """A checkpoint (a path, a bundled name, or None for the bundled default) or an artifact, loaded to run."""
     if arg is not None and is_artifact(arg):
-        from slfm.convert.runtimes import load_runner  # the converters' runtimes: only needed for artifacts
+        from slfm.device_tests.runtimes import load_runner  # the artifact runtimes: only needed for artifacts
 
         path = Path(arg)
         runner = load_runner(path, threads=opts.threads, runtime=opts.runtime)

@@ -10,7 +10,8 @@ import pytest
 from _fixtures_convert import NUM_ANCHORS, SIZE, detections, matched_fraction, torch_outputs
 
 from slfm.artifact import read_sidecar
-from slfm.convert.runtimes import TorchRunner, load_runner
+from slfm.device_tests.runtimes import load_runner
+from slfm.runner import TorchRunner
 
 pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
 

@@ -35,7 +35,7 @@ def test_coreml_spec(real_checkpoint, tmp_path, precision):
     if precision == "int8":
         assert s["ops"].get("constexpr_affine_dequantize", 0) > 0  # int8 weights
     if sys.platform != "darwin":
-        from slfm.convert.runtimes import load_runner
+        from slfm.device_tests.runtimes import load_runner
 
         with pytest.raises(SlfmError, match="macOS"):
             load_runner(path)

@@ -120,7 +120,7 @@ def test_nms_pipeline_predicts_the_raw_models_detections(real_checkpoint, nms_pa
 
 
 def test_runners_refuse_the_nms_pipeline(nms_package):
-    from slfm.convert.runtimes import load_runner
+    from slfm.device_tests.runtimes import load_runner
     from slfm.errors import SlfmError
 
     with pytest.raises(SlfmError, match="NMS pipeline outputs detections"):

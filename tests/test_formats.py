@@ -79,9 +79,9 @@ def test_converters_runners_contracts_and_apps_read_the_table():
 
 
 def test_every_runtime_choice_is_a_runner():
-    from slfm.convert import runtimes
+    from slfm.device_tests import runtimes
 
-    src = (REPO / "convert" / "runtimes.py").read_text()
+    src = (REPO / "device_tests" / "runtimes.py").read_text()
     for r in RUNTIMES:
         assert f'"{r}":' in src.split("runners = {")[1].split("}")[0]  # load_runner's runner for each runtime
     assert runtimes.RUNTIMES == RUNTIME_CHOICES

@@ -56,6 +56,7 @@ TABLE = {
     "slfm.outputs": "model/data",
     "slfm.predictor": "model/data",
     "slfm.profile": "model/data",
+    "slfm.runner": "model/data",
     "slfm.sources": "model/data",
     "slfm.toolchain": "model/data",
     "slfm.voc": "model/data",

@@ -31,7 +31,7 @@ def test_fp32_tflite_matches_pytorch_locally(tmp_path):
     assert 0 <= ref["map50"] <= 1 and set(ref["ap50"]) == {"face", "mask"} and ref["latency_ms"]["p50"] > 0
     rows = rep["artifacts"]
     assert [row["runtime"].split(" ")[0] for row in rows] == ["ai-edge-litert", "tflite-runtime"]
-    assert "slfm.convert.runtimes" in rows[0]["runtime"]  # the converters' in-process runtime API
+    assert "slfm.device_tests.runtimes" in rows[0]["runtime"]  # the converters' in-process runtime API
     assert "tflite_runtime 2.14.0" in rows[1]["runtime"]
     for row in rows:
         for key in (

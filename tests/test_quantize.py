@@ -50,8 +50,8 @@ def test_sigmoid_and_softmax_have_fixed_qparams(ptq_graph):
 
 @pytest.mark.slow
 def test_quantized_checkpoint_is_plain_data_and_rebuilds(ptq_checkpoint, ptq_graph, ptq_source, real_inputs):
-    from slfm.convert.runtimes import TorchRunner
     from slfm.quantize.quantized import fake_quant_module, load_quantized
+    from slfm.runner import TorchRunner
 
     ck = torch.load(ptq_checkpoint, weights_only=True)  # data, never code
     assert ck["quantizer"]["mode"] == "ptq"
@@ -74,8 +74,8 @@ def _tiny_qat(model, samples, out, **kw):
 @pytest.mark.slow
 def test_qat_trains_picks_by_int8_val_saves_compactly_and_reloads(real_checkpoint, moxa_samples, real_inputs, tmp_path):
     from slfm.checkpoint import load_model
-    from slfm.convert.runtimes import TorchRunner
     from slfm.quantize.quantized import fake_quant_module, load_quantized
+    from slfm.runner import TorchRunner
 
     model, _ = load_model(real_checkpoint)
     path = _tiny_qat(model, moxa_samples, tmp_path / "qat.pt")

@@ -156,8 +156,8 @@ def match(a: list[dict], b: list[dict], iou_min: float) -> list[tuple[dict, dict
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_demo_page_draws_python_detections_from_a_fake_camera(tmp_path, web_artifacts, browser, moxa, precision):
     from slfm.checkpoint import load_model
-    from slfm.convert.runtimes import load_runner
     from slfm.device_tests.browser import await_js, chromium
+    from slfm.device_tests.runtimes import load_runner
     from slfm.predictor import Predictor
     from slfm.web_build import build
     from slfm.web_serve import WebServer

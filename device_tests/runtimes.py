@@ -11,6 +11,8 @@ NHWC transposition and int8 (de)quantization with each tensor's own (scale, zero
 ``load_runner(path, runtime="tflite-runtime")`` runs a .tflite in tflite-runtime 2.14 (what a Raspberry Pi
 has): its numpy<2 venv is :mod:`slfm.device_tests.tflrt_env`, run through the parity harness's subprocess
 runner. For boxes in image pixels, give any runner to :class:`slfm.predictor.Predictor` as its model.
+Every runner here is a :class:`slfm.runner.Runner`; a torch module goes behind the same API with
+:class:`slfm.runner.TorchRunner` (below the layers that convert and run artifacts, for quantize).
 """
 
 from __future__ import annotations
@@ -26,32 +28,7 @@ from slfm.core import dequantize, meta_output_order, model_input
 from slfm.errors import SlfmError
 from slfm.formats import FORMATS, format_of
 from slfm.formats import RUNTIME_CHOICES as RUNTIMES
-
-
-class Runner:
-    """Base: ``__call__(x NCHW float32) -> (loc [A, 4], scores [A, C])``."""
-
-    name = "runner"
-
-    def __init__(self, meta: ArtifactMeta | None) -> None:
-        self.meta = meta
-
-    def _validate(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
-        if self.meta is not None:
-            s = self.meta.image_size
-            if x.shape != (1, 3, s, s):
-                raise SlfmError(f"{self.name}: expected input [1, 3, {s}, {s}] (NCHW float32), got {list(x.shape)}")
-        return x
-
-    def _check(self, x: np.ndarray) -> np.ndarray:
-        x = self._validate(x)
-        if self.meta is not None and self.meta.layout == "NHWC":
-            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-        return x
-
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+from slfm.runner import Runner
 
 
 class TFLiteRunner(Runner):
@@ -218,23 +195,6 @@ class CoreMLRunner(Runner):
         else:
             out = self.model.predict({"x": x})
         return np.asarray(out["loc"])[0].astype(np.float32), np.asarray(out["scores"])[0].astype(np.float32)
-
-
-class TorchRunner(Runner):
-    """A PyTorch module with outputs ``(loc, scores)`` (e.g. a fake-quantized graph) behind the same API."""
-
-    name = "torch"
-
-    def __init__(self, module, meta: ArtifactMeta | None = None) -> None:
-        super().__init__(meta)
-        self.module = module
-
-    def __call__(self, x):
-        import torch
-
-        with torch.no_grad():
-            loc, scores = self.module(torch.from_numpy(np.asarray(x, dtype=np.float32)))
-        return loc[0].numpy(), scores[0].numpy()
 
 
 def read_contract(path: Path) -> ArtifactMeta:

@@ -44,11 +44,11 @@ LAZY_COMMANDS = {
     "release": "slfm.release:release",
 }
 LAZY_BENCH = {
-    "artifacts": "slfm.convert.bench:artifacts",
+    "artifacts": "slfm.device_tests.bench:artifacts",
     "peer": "slfm.peer:peer",
     "ablation": "slfm.ablation:ablation",
     "layers": "slfm.device_tests.layers:layers",
-    "latency": "slfm.convert.latency:latency",
+    "latency": "slfm.device_tests.latency:latency",
     "nofaces": "slfm.nofaces:nofaces",
     "sizes": "slfm.sizes:sizes",
 }

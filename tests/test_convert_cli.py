@@ -41,7 +41,7 @@ def _row(model, p50_1, p50_2, map50):
 
 
 def test_bench_targets_pass_and_fail():
-    from slfm.convert.bench import targets
+    from slfm.device_tests.bench import targets
 
     rows = [
         _row("tflite fp32", 10, 6, 0.50),

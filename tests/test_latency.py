@@ -81,7 +81,7 @@ def test_litert_default_delegate_takes_int8(convs):
 def test_tflite_runtime_214_default_delegate_skips_int8(convs, tmp_path):
     """The cause of the slow int8 on a Pi's runtime: its default XNNPACK takes the fp32 conv, not the int8 one.
     If a later tflite-runtime takes int8, this fails and the runner's int8 order can be revisited."""
-    from slfm.convert.latency import _run_timing
+    from slfm.device_tests.latency import _run_timing
 
     spec = {
         "runtime": "tflite_runtime",
@@ -155,7 +155,7 @@ def test_executorch_timing_and_etdump_profile(tmp_path):
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    from slfm.convert.latency import _run_executorch
+    from slfm.device_tests.latency import _run_executorch
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU()).eval()
     ep = torch.export.export(net, (torch.zeros(1, 3, 32, 32),))

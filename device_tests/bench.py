@@ -246,7 +246,13 @@ def latency_in_subprocess(spec: dict, x: np.ndarray) -> dict:
     with tempfile.TemporaryDirectory(prefix="slfm-bench-") as tmp:
         np.save(Path(tmp) / "x.npy", x)
         (Path(tmp) / "spec.json").write_text(json.dumps({**spec, "input": str(Path(tmp) / "x.npy")}))
-        cmd = [sys.executable, "-m", "slfm.convert.bench", str(Path(tmp) / "spec.json"), str(Path(tmp) / "out.json")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "slfm.device_tests.bench",
+            str(Path(tmp) / "spec.json"),
+            str(Path(tmp) / "out.json"),
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             tail = (r.stderr.strip().splitlines() or ["?"])[-1]

@@ -1,5 +1,5 @@
 """Shared helpers for the parity and Pi tests (no tests here): a RetinaFace-initialised 320 checkpoint and its
-fp32 .tflite (litert-torch, until `slfm convert` lands), cached on disk across test files."""
+fp32 .tflite (made by slfm's own converter, the artifact that ships), cached on disk across test files."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ AIZOO = DATA / "aizoo"
 RETINAFACE = SHARED / "weights" / "retinaface_mobilenet0.25_Final.pth"
 PI_CACHE = Path(os.environ.get("SLFM_PI_ROOT", "/var/cache/slfm-pi-root"))
 CACHE = Path(tempfile.gettempdir()) / "slfm-parity-test-cache"
+CONVERTER = "slfm.convert.api fp32"  # in the cache key: files made before by litert-torch directly are not reused
 
 
 def need_data() -> None:
@@ -58,21 +59,15 @@ def make_checkpoint(path: Path, size: int = 320, perturb: str | None = None) -> 
 
 
 def export_tflite(checkpoint: Path, out: Path) -> Path:
-    """fp32 .tflite + sidecar of a checkpoint (litert-torch), as the converters will make it."""
-    import litert_torch
-    import torch
+    """fp32 .tflite + sidecar of a checkpoint, made by the converter ``slfm convert --to tflite`` ships
+    (:func:`slfm.convert.api.convert`, ``FORMATS["tflite"]``'s converter), moved to ``out``."""
+    from slfm.artifact import sidecar_path
+    from slfm.convert.api import convert
 
-    from slfm.artifact import ArtifactMeta, write_sidecar
-    from slfm.checkpoint import file_sha256, load_model
-    from slfm.model import InferenceWrapper
-
-    model, _ = load_model(checkpoint)
-    s = model.config.image_size
-    litert_torch.convert(InferenceWrapper(model).eval(), (torch.zeros(1, 3, s, s),)).export(str(out))
-    meta = ArtifactMeta.from_model_config(
-        model.config, "tflite", "fp32", source_checkpoint=str(checkpoint), source_sha256=file_sha256(checkpoint)
-    )
-    write_sidecar(out, meta)
+    with tempfile.TemporaryDirectory(prefix="convert-", dir=out.parent) as tmp:
+        (made,) = convert(checkpoint, ["tflite"], "fp32", Path(tmp))
+        os.replace(sidecar_path(made), sidecar_path(out))
+        os.replace(made, out)
     return out
 
 
@@ -83,7 +78,7 @@ def artifacts(perturb: str | None = None) -> tuple[Path, Path]:
     ckpt = CACHE / "retinaface320.pt"
     if not ckpt.is_file():
         make_checkpoint(ckpt)
-    key = hashlib.sha256(ckpt.read_bytes() + (perturb or "").encode()).hexdigest()[:12]
+    key = hashlib.sha256(ckpt.read_bytes() + (perturb or "").encode() + CONVERTER.encode()).hexdigest()[:12]
     tfl = CACHE / f"model-{key}.tflite"
     if not (tfl.is_file() and Path(str(tfl) + ".json").is_file()):
         src = make_checkpoint(CACHE / f"perturbed-{key}.pt", perturb=perturb) if perturb else ckpt

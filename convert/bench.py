@@ -10,7 +10,6 @@ and the exact command.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -25,6 +24,7 @@ import numpy as np
 from slfm.formats import FORMATS, PRECISIONS, format_of
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
+from slfm.manifest import Manifest, step_key
 from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, limit_option
 
 RUNNABLE = tuple(n for n, f in FORMATS.items() if not f.platforms)  # formats that run on any CPU (Core ML: macOS)
@@ -32,27 +32,8 @@ INT8_SOURCES = ("ptq", "qat")
 
 
 def _key(**kw) -> str:
-    return hashlib.sha256(json.dumps(kw, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-class Cache:
-    """``work/manifest.json``: step -> (key of its inputs, outputs); a step reruns when either changed."""
-
-    def __init__(self, work: Path, rebuild: bool) -> None:
-        self.path = work / "manifest.json"
-        self.rebuild = rebuild
-        self.data = json.loads(self.path.read_text()) if self.path.exists() and not rebuild else {}
-
-    def get(self, step: str, key: str) -> list[Path] | None:
-        rec = self.data.get(step)
-        if rec and rec["key"] == key and all(Path(p).exists() for p in rec["outputs"]):
-            return [Path(p) for p in rec["outputs"]]
-        return None
-
-    def put(self, step: str, key: str, outputs: list[Path], **info) -> None:
-        self.data[step] = {"key": key, "outputs": [str(p) for p in outputs], **info}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=1) + "\n")
+    """The cache key of one bench build: its settings (the checkpoint's hash and slfm's code among them)."""
+    return step_key("bench", kw, [], code=kw.get("code"))
 
 
 def size_bytes(path: Path) -> int:
@@ -111,7 +92,9 @@ def build(opts: dict, echo=click.echo) -> dict:
     from slfm.voc import load_dataset
 
     work, ckpt = opts["work"], opts["checkpoint"]
-    cache = Cache(work, opts["rebuild"])
+    cache = Manifest(work)  # work/manifest.json: the one cache (slfm.manifest)
+    if opts["rebuild"]:
+        cache.drop()
     base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION, "code": code_fingerprint()}
     model, fp32_ckpt = load_model(ckpt)
     rows: list[Row] = opts["rows"]
@@ -120,14 +103,14 @@ def build(opts: dict, echo=click.echo) -> dict:
         return load_dataset(opts["data"], opts["kind"], "train")
 
     def step(name, key, make):
-        got = cache.get(name, key)
+        got = cache.up_to_date(name, key)
         if got is not None:
             echo(f"reuse {name}: {', '.join(p.name for p in got)}")
             return got
         echo(f"build {name} ...")
         t0 = time.perf_counter()
         outs = make()
-        cache.put(name, key, outs, seconds=round(time.perf_counter() - t0, 1))
+        cache.record(name, key, outs, seconds=round(time.perf_counter() - t0, 1))
         return outs
 
     sources: dict[str, tuple[Path, str] | BaseException] = {}  # int8 source -> (quantized checkpoint, key)
@@ -189,7 +172,7 @@ def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[t
         qat_ckpt, qat_key = Path(given), _key(**base, qat=file_sha256(given))
         click.echo(f"QAT: {qat_ckpt.name} (--qat-epochs N trains one here)")
     else:
-        from slfm.quantize.cli import qat_splits
+        from slfm.quantize.qat import qat_splits
 
         qcfg = QATConfig(
             epochs=opts["qat_epochs"] or QATConfig.epochs,

@@ -9,32 +9,8 @@ import click
 
 from slfm.cli import _class_map, _dataset_options
 from slfm.options import FRACTION, IN_FILE, NON_NEGATIVE, OUT_DIR, POSITIVE, POSITIVE_FLOAT, threads_option
-from slfm.quantize.qat import QATConfig, trained_recipe
+from slfm.quantize.qat import BACKEND_CHOICES, QATConfig, backends_of
 from slfm.quantize.quantizer import ACT_RANGES
-
-BACKEND_CHOICES = ["xnnpack", "litert", "all"]
-
-
-def _backends(choice: str) -> list[str]:
-    return ["xnnpack", "litert"] if choice == "all" else [choice]
-
-
-def qat_splits(kind: str, split: str | None, val_split: str | None) -> tuple[str, str]:
-    """(training split, validation split) for QAT: :func:`slfm.layouts.default_splits` (``fit`` and ``holdout``
-    where the layout has a committed holdout list), with no validation rather than a test split by default."""
-    from slfm.errors import SlfmError
-    from slfm.layouts import HOLDOUT, default_splits, layout
-
-    train, val = default_splits(kind, split, val_split)
-    if val_split is None and val != HOLDOUT:
-        val = ""
-    if val and layout(kind).holdout and val == layout(kind).test_split:
-        raise SlfmError(
-            f"--val-split {val}: that is {kind}'s test split here; QAT picks its epoch on a split carved from "
-            f"training data (the default: {HOLDOUT})"
-        )
-    return train, val
-
 
 # cross-layer range equalization (slfm.quantize.equalize): on by default for PTQ and QAT alike
 EQUALIZE_OPTION = click.option(
@@ -155,82 +131,48 @@ def qat(
     import shlex
     import sys
 
-    from slfm.checkpoint import (
-        BUNDLED,
-        BUNDLED_QAT,
-        MODELS_DIR,
-        file_sha256,
-        load_model,
-        read_data,
-        resolve_checkpoint,
-    )
+    from slfm.checkpoint import BUNDLED, BUNDLED_QAT, MODELS_DIR, read_data
     from slfm.errors import SlfmError
-    from slfm.evaluate import machine
-    from slfm.quantize.calibrate import spread
-    from slfm.quantize.qat import qat as run
-    from slfm.voc import load_dataset
+    from slfm.quantize.qat import QATJob, qat_job
 
     if bundle and checkpoint not in BUNDLED:
         raise SlfmError(f"--bundle: {checkpoint!r} is not a bundled name ({', '.join(BUNDLED)})")
-    name = checkpoint
-    checkpoint = resolve_checkpoint(checkpoint, kind)
-    model, ckpt = load_model(checkpoint)
-    trained = trained_recipe(ckpt)
-    full_image_prob = trained["full_image_prob"] if full_image_prob is None else full_image_prob
-    class_balance = trained["class_balance"] if class_balance is None else class_balance
-    train_split, val_split = qat_splits(kind, split, val_split)
-    samples = load_dataset(data, kind, train_split, _class_map(class_map))
-    val = load_dataset(data, kind, val_split, _class_map(class_map)) if val_split else None
-    if val and val_limit:
-        val = spread(val, val_limit)
-    cfg = QATConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        calib=calib,
-        act_ranges=act_ranges,
-        range_lr_scale=range_lr_scale,
-        equalize=equalize,
-        workers=workers,
-        seed=seed,
-        limit=limit,
-        freeze_bn=freeze_bn,
+    job = QATJob(
+        checkpoint=checkpoint,
+        data=Path(data),
+        kind=kind,
+        split=split,
+        class_map=_class_map(class_map),
+        val_split=val_split,
+        val_limit=val_limit,
+        backend=backend,
+        out=Path(out),
+        resume=Path(resume) if resume else None,
         full_image_prob=full_image_prob,
         class_balance=class_balance,
+        config=QATConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            calib=calib,
+            act_ranges=act_ranges,
+            range_lr_scale=range_lr_scale,
+            equalize=equalize,
+            workers=workers,
+            seed=seed,
+            limit=limit,
+            freeze_bn=freeze_bn,
+        ),
+        command="slfm " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["qat"] else "slfm qat",
     )
-    click.echo(
-        f"QAT on {kind} {train_split} ({min(limit or len(samples), len(samples))} images), epoch picked on "
-        f"{val_split or 'none (last epoch)'}; data recipe: {full_image_prob:.0%} whole images, class-balanced "
-        f"loss {class_balance}"
-    )
-    path = run(
-        model,
-        samples,
-        cfg,
-        _backends(backend),
-        Path(out) / "qat.pt",
-        val,
-        resume=resume,
-        source_checkpoint=str(checkpoint),
-        source_sha256=file_sha256(checkpoint),
-        data={
-            "root": str(Path(data).resolve()),
-            "dataset": kind,
-            "train_split": train_split,
-            "val_split": val_split,
-            "val_images": len(val or []),
-        },
-        command="slfm " + shlex.join(sys.argv[1:]),
-        train_machine=machine(),
-    )
-    best = read_data(path)
-    click.echo(f"QAT checkpoint: {path} (epoch {best.get('best_epoch')})")
+    path = qat_job(job, click.echo)
+    click.echo(f"QAT checkpoint: {path} (epoch {read_data(path).get('best_epoch')})")
     if bundle:
         import shutil
 
         from slfm.release import write_card
 
-        dst = MODELS_DIR / BUNDLED_QAT[name]
+        dst = MODELS_DIR / BUNDLED_QAT[checkpoint]
         shutil.copyfile(path, dst)
         click.echo(f"bundled as {dst}; card: {write_card()}")
 
@@ -263,7 +205,7 @@ def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out,
     checkpoint = resolve_checkpoint(checkpoint, kind)
     model, _ = load_model(checkpoint)
     samples = load_dataset(data, kind, split or "train", _class_map(class_map))
-    backends = _backends(backend)
+    backends = backends_of(backend)
     batches = calibration_batches(samples, model, calib)
     pm, model = run(model, batches, backends[0], total=-(-min(calib, len(samples)) // 8), equalize=equalize)
     extra = {

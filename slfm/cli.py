@@ -427,34 +427,26 @@ def eval_cmd(
     ARTIFACT: a .tflite or .pte (.mlpackage on macOS) from slfm convert: its input size and pre/post-processing
     come from its contract (sidecar, or the metadata inside it), so this scores the file you ship.
     """
-    from dataclasses import asdict, replace
+    from slfm.eval_job import EvalJob, eval_job
 
-    from slfm.evaluate import evaluate_samples, summary, write_report
-    from slfm.layouts import layout
-    from slfm.runnable import RunOptions, load_runnable
-    from slfm.voc import load_dataset
-
-    post = replace(EVAL, score_threshold=score_threshold, nms_iou=nms_iou, cross_class_iou=cross_class_iou)
-    opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
-    loaded = load_runnable(model, opts, kind)
-    split = split or layout(kind).test_split
-    samples = load_dataset(data, kind, split, _class_map(class_map), limit)
-    result = evaluate_samples(loaded.predictor(opts, post), samples, bootstrap=bootstrap)
-    insize = loaded.input_size(opts)
-    meta = {
-        **loaded.describe(),
-        "dataset": kind,
-        "data": str(data),
-        "split": split,
-        "mode": mode,
-        "input_size": insize,
-        "postprocess": asdict(post),
-        "title": f"{loaded.path.name} on {kind} {split} ({mode} {insize}, {loaded.runtime})",
-    }
-    if json_out:
-        png = write_report(result, json_out, meta)
-        click.echo(f"report: {json_out}" + (f", PR curves: {png}" if png else ""))
-    s = summary(result)
+    job = EvalJob(
+        model=model,
+        data=Path(data),
+        kind=kind,
+        split=split,
+        class_map=_class_map(class_map),
+        mode=mode,
+        size=size,
+        runtime=runtime,
+        json_out=Path(json_out) if json_out else None,
+        limit=limit,
+        score_threshold=score_threshold,
+        nms_iou=nms_iou,
+        cross_class_iou=cross_class_iou,
+        bootstrap=bootstrap,
+        threads=threads,
+    )
+    s = eval_job(job, click.echo)
     keys = ("images", "ap50", "map50", "map50_95", "map50_bootstrap")
     shown = {k: s[k] for k in keys if k in s}
     shown["ap50_95_by_face_size"] = {b: v["ap50_95"] for b, v in s["ap50_95_by_size"].items()}

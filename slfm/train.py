@@ -222,6 +222,19 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         return _train(cfg, model_cfg, resume, progress)
 
 
+@dataclass(frozen=True)
+class TrainJob:
+    """``slfm train``'s settings as one config (a pipeline step): the run, the network, a run to resume."""
+
+    train: TrainConfig
+    model: ModelConfig
+    resume: Path | None = None
+
+
+def train_job(job: TrainJob) -> Path:
+    return train(job.train, job.model, resume=job.resume)
+
+
 def save_epoch(
     out: Path,
     mode,

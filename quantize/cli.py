@@ -8,58 +8,21 @@ from pathlib import Path
 import click
 
 from slfm.cli import _class_map, _dataset_options
-from slfm.options import FRACTION, IN_FILE, NON_NEGATIVE, OUT_DIR, POSITIVE, POSITIVE_FLOAT, threads_option
+from slfm.config_cli import config_options
+from slfm.options import FRACTION, IN_FILE, OUT_DIR, POSITIVE, threads_option
 from slfm.quantize.qat import BACKEND_CHOICES, QATConfig, backends_of
-from slfm.quantize.quantizer import ACT_RANGES
 
 # cross-layer range equalization (slfm.quantize.equalize): on by default for PTQ and QAT alike
-EQUALIZE_OPTION = click.option(
-    "--equalize/--no-equalize",
-    default=QATConfig.equalize,
-    show_default=True,
-    help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
-)
+EQUALIZE_OPTION = config_options(QATConfig, only=("equalize",))
 
 
 @click.command()
 @click.argument("checkpoint")
 @_dataset_options(split_default="fit where the layout has a committed holdout list, else train")
-@click.option("--epochs", type=POSITIVE, default=QATConfig.epochs, show_default=True)
-@click.option("--batch-size", type=POSITIVE, default=QATConfig.batch_size, show_default=True)
-@click.option("--lr", type=POSITIVE_FLOAT, default=QATConfig.lr, show_default=True, help="Adam, cosine")
-@click.option(
-    "--calib",
-    type=POSITIVE,
-    default=QATConfig.calib,
-    show_default=True,
-    help="letterboxed images that set the activation ranges (PTQ's histogram observer)",
-)
-@click.option(
-    "--act-ranges",
-    type=click.Choice(ACT_RANGES),
-    default=QATConfig.act_ranges,
-    show_default=True,
-    help="histogram: set by calibration, then fixed; ema: torchao's moving average on every batch",
-)
-@click.option(
-    "--range-lr-scale",
-    type=click.FloatRange(min=0),
-    default=QATConfig.range_lr_scale,
-    show_default=True,
-    help="learned activation ranges: their learning rate as a multiple of --lr",
-)
-@EQUALIZE_OPTION
+@config_options(QATConfig)  # the fine-tuning settings: slfm.quantize.qat.QATConfig's fields
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=OUT_DIR, default=Path("runs/qat"), show_default=True)
-@click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True)
 @threads_option
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--limit",
-    type=POSITIVE,
-    default=None,
-    help="train on N images drawn (seeded) from the split, not the first N: spread over its sources  [default: all]",
-)
 @click.option(
     "--val-split",
     default=None,
@@ -67,12 +30,6 @@ EQUALIZE_OPTION = click.option(
     "committed validation list carved from train]",
 )
 @click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over it")
-@click.option(
-    "--freeze-bn/--train-bn",
-    default=True,
-    show_default=True,
-    help="BatchNorm on the fp32 run's running statistics throughout, or updating them (long QAT runs)",
-)
 @click.option(
     "--full-image-prob",
     type=FRACTION,
@@ -102,26 +59,16 @@ def qat(
     kind,
     split,
     class_map,
-    epochs,
-    batch_size,
-    lr,
-    calib,
-    act_ranges,
-    range_lr_scale,
-    equalize,
     backend,
     out,
-    workers,
     threads,
-    seed,
-    limit,
     val_split,
     val_limit,
-    freeze_bn,
     full_image_prob,
     class_balance,
     resume,
     bundle,
+    **settings,
 ):
     """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT (a path, or 'aizoo' /
     'moxa3k') -> OUT/qat.pt, the epoch whose int8 graph scores best on the validation split.
@@ -150,19 +97,7 @@ def qat(
         resume=Path(resume) if resume else None,
         full_image_prob=full_image_prob,
         class_balance=class_balance,
-        config=QATConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            calib=calib,
-            act_ranges=act_ranges,
-            range_lr_scale=range_lr_scale,
-            equalize=equalize,
-            workers=workers,
-            seed=seed,
-            limit=limit,
-            freeze_bn=freeze_bn,
-        ),
+        config=QATConfig(**settings),
         command="slfm " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["qat"] else "slfm qat",
     )
     path = qat_job(job, click.echo)

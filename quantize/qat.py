@@ -30,11 +30,14 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import click
 import torch
 from tqdm import tqdm
 
+from slfm.config_cli import opt
 from slfm.loss import LossWeights, distillation_loss, multibox_loss
 from slfm.model import SLFMDet
+from slfm.options import NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
 from slfm.quantize.calibrate import calibration_batches
 from slfm.quantize.equalize import EQUALIZE_BATCHES, equalized
 from slfm.quantize.quantized import (
@@ -47,24 +50,54 @@ from slfm.quantize.quantized import (
     set_mode,
     unpack,
 )
+from slfm.quantize.quantizer import ACT_RANGES
 from slfm.sources import LoadedSource, Source
 from slfm.voc import Sample
 
 
 @dataclass
 class QATConfig:
-    epochs: int = 2
-    batch_size: int = 16
-    lr: float = 1e-4
+    epochs: int = field(default=2, metadata=opt("", POSITIVE))
+    batch_size: int = field(default=16, metadata=opt("", POSITIVE))
+    lr: float = field(default=1e-4, metadata=opt("Adam, cosine", POSITIVE_FLOAT))
     weight_decay: float = 0.0
-    calib: int = 128  # letterboxed whole images that set the activation ranges (PTQ's histogram observer)
-    act_ranges: str = "learned"  # calibrated, then trained (LSQ); "histogram": fixed; "ema": torchao moving average
-    range_lr_scale: float = 1.0  # learned ranges: their learning rate as a multiple of lr
-    equalize: bool = True  # cross-layer range equalization of the backbone before calibration
-    workers: int = 2
-    seed: int = 0
-    limit: int | None = None  # train on N images drawn (seeded) from the training split
-    freeze_bn: bool = True  # BatchNorm on its running statistics throughout (False: update them, long runs)
+    calib: int = field(
+        default=128,
+        metadata=opt("letterboxed images that set the activation ranges (PTQ's histogram observer)", POSITIVE),
+    )
+    act_ranges: str = field(  # calibrated, then trained (LSQ); "histogram": fixed; "ema": torchao moving average
+        default="learned",
+        metadata=opt(
+            "histogram: set by calibration, then fixed; ema: torchao's moving average on every batch; learned: "
+            "calibrated, then trained (LSQ)",
+            choices=ACT_RANGES,
+        ),
+    )
+    range_lr_scale: float = field(
+        default=1.0,
+        metadata=opt("learned activation ranges: their learning rate as a multiple of --lr", click.FloatRange(min=0)),
+    )
+    equalize: bool = field(
+        default=True,
+        metadata=opt("cross-layer range equalization of the backbone before calibration (same fp32 function)"),
+    )
+    workers: int = field(default=2, metadata=opt("DataLoader worker processes", NON_NEGATIVE))
+    seed: int = field(default=0, metadata=opt("", int))
+    limit: int | None = field(
+        default=None,
+        metadata=opt(
+            "train on N images drawn (seeded) from the split, not the first N: spread over its sources  [default: all]",
+            POSITIVE,
+            show_default=False,
+        ),
+    )
+    freeze_bn: bool = field(
+        default=True,
+        metadata=opt(
+            "BatchNorm on the fp32 run's running statistics throughout, or updating them (long QAT runs)",
+            flag="--freeze-bn/--train-bn",
+        ),
+    )
     freeze_last_epoch: bool = True  # weight ranges fixed in the last epoch too (ema: activation ranges as well)
     # loss = label_weight * multibox loss on the labels + distill_weight * distillation from the fp32 weights
     label_weight: float = 0.0

@@ -87,9 +87,7 @@ def build(opts: dict, echo=click.echo) -> dict:
     from slfm.convert.api import convert
     from slfm.convert.forms import FORMS_VERSION
     from slfm.fingerprint import code_fingerprint
-    from slfm.quantize.calibrate import calibration_batches, ptq
-    from slfm.quantize.quantized import save_quantized
-    from slfm.voc import load_dataset
+    from slfm.quantize.calibrate import PTQJob, ptq_job
 
     work, ckpt = opts["work"], opts["checkpoint"]
     cache = Manifest(work)  # work/manifest.json: the one cache (slfm.manifest)
@@ -98,9 +96,6 @@ def build(opts: dict, echo=click.echo) -> dict:
     base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION, "code": code_fingerprint()}
     model, fp32_ckpt = load_model(ckpt)
     rows: list[Row] = opts["rows"]
-
-    def samples():
-        return load_dataset(opts["data"], opts["kind"], "train")
 
     def step(name, key, make):
         got = cache.up_to_date(name, key)
@@ -118,11 +113,9 @@ def build(opts: dict, echo=click.echo) -> dict:
     if any(r.int8 == "ptq" for r in rows):
         ptq_key = _key(**base, calib=opts["calib"])
 
-        def make_ptq():
-            batches = calibration_batches(samples(), model, opts["calib"])
-            pm, source = ptq(model, batches, total=-(-opts["calib"] // 8))
-            out = work / "ptq" / "ptq.pt"
-            return [save_quantized(out, pm, source, "ptq", ["xnnpack", "litert"], calib=opts["calib"])]
+        def make_ptq():  # what `slfm ptq` makes, with the same defaults
+            job = PTQJob(str(ckpt), Path(opts["data"]), opts["kind"], calib=opts["calib"], out=work / "ptq")
+            return [ptq_job(job, echo)]
 
         try:
             sources["ptq"] = (step("ptq", ptq_key, make_ptq)[0], ptq_key)

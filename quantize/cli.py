@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,7 +9,7 @@ import click
 from slfm.cli import _class_map, _dataset_options
 from slfm.config_cli import config_options
 from slfm.options import FRACTION, IN_FILE, OUT_DIR, POSITIVE, threads_option
-from slfm.quantize.qat import BACKEND_CHOICES, QATConfig, backends_of
+from slfm.quantize.qat import BACKEND_CHOICES, QATConfig
 
 # cross-layer range equalization (slfm.quantize.equalize): on by default for PTQ and QAT alike
 EQUALIZE_OPTION = config_options(QATConfig, only=("equalize",))
@@ -131,30 +130,20 @@ def qat(
 def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out, val_split, val_limit, threads):
     """Post-training int8 quantization of CHECKPOINT (a path, or 'aizoo' / 'moxa3k') calibrated on real images
     -> OUT/ptq.pt."""
-    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
-    from slfm.quantize.calibrate import calibration_batches
-    from slfm.quantize.calibrate import ptq as run
-    from slfm.quantize.quantized import save_quantized
-    from slfm.voc import load_dataset
+    from slfm.quantize.calibrate import PTQJob, ptq_job
 
-    checkpoint = resolve_checkpoint(checkpoint, kind)
-    model, _ = load_model(checkpoint)
-    samples = load_dataset(data, kind, split or "train", _class_map(class_map))
-    backends = backends_of(backend)
-    batches = calibration_batches(samples, model, calib)
-    pm, model = run(model, batches, backends[0], total=-(-min(calib, len(samples)) // 8), equalize=equalize)
-    extra = {
-        "source_checkpoint": str(checkpoint),
-        "source_sha256": file_sha256(checkpoint),
-        "calib_images": calib,
-        "equalized": equalize,
-    }
-    if val_split:
-        from slfm.quantize.calibrate import spread
-        from slfm.quantize.evaluate import int8_map50
-
-        val = load_dataset(data, kind, val_split, _class_map(class_map))
-        extra["metrics"] = int8_map50(pm, model.config, spread(val, val_limit) if val_limit else val)
-        click.echo(json.dumps(extra["metrics"], indent=1))
-    path = save_quantized(Path(out) / "ptq.pt", pm, model, "ptq", backends, **extra)
+    job = PTQJob(
+        checkpoint=checkpoint,
+        data=Path(data),
+        kind=kind,
+        split=split or "train",
+        class_map=_class_map(class_map),
+        calib=calib,
+        equalize=equalize,
+        backend=backend,
+        out=Path(out),
+        val_split=val_split,
+        val_limit=val_limit,
+    )
+    path = ptq_job(job, click.echo)
     click.echo(f"PTQ checkpoint: {path}")

@@ -75,8 +75,16 @@ def to_json(config: Any) -> dict:
 
 
 def from_json(data: dict) -> Any:
-    kind = KINDS[data["kind"]]
-    return config_from_json(_load(kind.config), data["config"])
+    """The config a step file holds; its kind must be one of :data:`KINDS` (the file names no code)."""
+    from slfm.errors import SlfmError
+
+    kind = KINDS.get(str(data.get("kind")))
+    if kind is None:
+        raise SlfmError(f"unknown step kind {data.get('kind')!r} (known: {', '.join(KINDS)})")
+    try:
+        return config_from_json(_load(kind.config), data.get("config", {}))
+    except (TypeError, ValueError) as e:
+        raise SlfmError(f"step file for {data['kind']!r}: {e}") from e
 
 
 def run_step(config: Any) -> list[Path]:
@@ -96,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     apply_threads(int(args[2]) if len(args) > 2 else None)
     try:
         outputs = run_step(from_json(json.loads(config_path.read_text())))
+    except json.JSONDecodeError as e:
+        print(f"Error: {config_path}: not JSON ({e})", file=sys.stderr, flush=True)
+        return 1
     except SlfmError as e:
         print(f"Error: {e}", file=sys.stderr, flush=True)
         return 1

@@ -10,7 +10,6 @@ and the exact command.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -25,6 +24,7 @@ import numpy as np
 from slfm.formats import FORMATS, PRECISIONS, format_of
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
+from slfm.manifest import Manifest, step_key
 from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, limit_option
 
 RUNNABLE = tuple(n for n, f in FORMATS.items() if not f.platforms)  # formats that run on any CPU (Core ML: macOS)
@@ -32,27 +32,8 @@ INT8_SOURCES = ("ptq", "qat")
 
 
 def _key(**kw) -> str:
-    return hashlib.sha256(json.dumps(kw, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-class Cache:
-    """``work/manifest.json``: step -> (key of its inputs, outputs); a step reruns when either changed."""
-
-    def __init__(self, work: Path, rebuild: bool) -> None:
-        self.path = work / "manifest.json"
-        self.rebuild = rebuild
-        self.data = json.loads(self.path.read_text()) if self.path.exists() and not rebuild else {}
-
-    def get(self, step: str, key: str) -> list[Path] | None:
-        rec = self.data.get(step)
-        if rec and rec["key"] == key and all(Path(p).exists() for p in rec["outputs"]):
-            return [Path(p) for p in rec["outputs"]]
-        return None
-
-    def put(self, step: str, key: str, outputs: list[Path], **info) -> None:
-        self.data[step] = {"key": key, "outputs": [str(p) for p in outputs], **info}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=1) + "\n")
+    """The cache key of one bench build: its settings (the checkpoint's hash and slfm's code among them)."""
+    return step_key("bench", kw, [], code=kw.get("code"))
 
 
 def size_bytes(path: Path) -> int:
@@ -106,28 +87,25 @@ def build(opts: dict, echo=click.echo) -> dict:
     from slfm.convert.api import convert
     from slfm.fingerprint import code_fingerprint
     from slfm.forms import FORMS_VERSION
-    from slfm.quantize.calibrate import calibration_batches, ptq
-    from slfm.quantize.quantized import save_quantized
-    from slfm.voc import load_dataset
+    from slfm.quantize.calibrate import PTQJob, ptq_job
 
     work, ckpt = opts["work"], opts["checkpoint"]
-    cache = Cache(work, opts["rebuild"])
+    cache = Manifest(work)  # work/manifest.json: the one cache (slfm.manifest)
+    if opts["rebuild"]:
+        cache.drop()
     base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION, "code": code_fingerprint()}
     model, fp32_ckpt = load_model(ckpt)
     rows: list[Row] = opts["rows"]
 
-    def samples():
-        return load_dataset(opts["data"], opts["kind"], "train")
-
     def step(name, key, make):
-        got = cache.get(name, key)
+        got = cache.up_to_date(name, key)
         if got is not None:
             echo(f"reuse {name}: {', '.join(p.name for p in got)}")
             return got
         echo(f"build {name} ...")
         t0 = time.perf_counter()
         outs = make()
-        cache.put(name, key, outs, seconds=round(time.perf_counter() - t0, 1))
+        cache.record(name, key, outs, seconds=round(time.perf_counter() - t0, 1))
         return outs
 
     sources: dict[str, tuple[Path, str] | BaseException] = {}  # int8 source -> (quantized checkpoint, key)
@@ -135,11 +113,9 @@ def build(opts: dict, echo=click.echo) -> dict:
     if any(r.int8 == "ptq" for r in rows):
         ptq_key = _key(**base, calib=opts["calib"])
 
-        def make_ptq():
-            batches = calibration_batches(samples(), model, opts["calib"])
-            pm, source = ptq(model, batches, total=-(-opts["calib"] // 8))
-            out = work / "ptq" / "ptq.pt"
-            return [save_quantized(out, pm, source, "ptq", ["xnnpack", "litert"], calib=opts["calib"])]
+        def make_ptq():  # what `slfm ptq` makes, with the same defaults
+            job = PTQJob(str(ckpt), Path(opts["data"]), opts["kind"], calib=opts["calib"], out=work / "ptq")
+            return [ptq_job(job, echo)]
 
         try:
             sources["ptq"] = (step("ptq", ptq_key, make_ptq)[0], ptq_key)
@@ -189,7 +165,7 @@ def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[t
         qat_ckpt, qat_key = Path(given), _key(**base, qat=file_sha256(given))
         click.echo(f"QAT: {qat_ckpt.name} (--qat-epochs N trains one here)")
     else:
-        from slfm.quantize.cli import qat_splits
+        from slfm.quantize.qat import qat_splits
 
         qcfg = QATConfig(
             epochs=opts["qat_epochs"] or QATConfig.epochs,
@@ -664,31 +640,93 @@ def artifacts(
     status (exported / loads / matches / failed, with the reason), size, latency (1 and 2 threads) and mAP,
     beside PyTorch fp32. A row that fails to export, load or run is one failed row; the others are measured.
     With --min-map it is a gate for CI: exit 1 naming the rows under the floor or failed."""
-    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
     from slfm.errors import SlfmError
-    from slfm.evaluate import machine
 
-    if not Path(data).exists():
-        raise SlfmError(f"--data {data}: folder not found (mAP, calibration and QAT need a labelled dataset)")
-    ckpt = resolve_checkpoint(checkpoint, kind)
     try:
-        thread_list = sorted({int(t) for t in threads.split(",") if t.strip()})
+        thread_list = tuple(sorted({int(t) for t in threads.split(",") if t.strip()}))
     except ValueError:
         raise SlfmError(f"--threads {threads!r}: expected comma-separated integers such as 1,2") from None
 
-    def listed(value: str, allowed, what: str) -> list[str]:
-        got = [v.strip() for v in value.split(",") if v.strip()]
+    def listed(value: str, allowed, what: str) -> tuple[str, ...]:
+        got = tuple(v.strip() for v in value.split(",") if v.strip())
         bad = [v for v in got if v not in allowed]
         if bad:
             raise SlfmError(f"--{what} {value!r}: unknown {bad[0]!r} (choose from {', '.join(allowed)})")
         return got
 
-    rows = matrix(
-        listed(formats, FORMAT_NAMES, "formats"),
-        listed(precisions, PRECISIONS, "precisions"),
-        listed(int8_sources, INT8_SOURCES, "int8"),
+    job = BenchJob(
+        checkpoint=checkpoint,
+        data=Path(data),
+        kind=kind,
+        split=split,
+        limit=limit,
+        calib=calib,
+        qat_epochs=qat_epochs,
+        qat=Path(qat_file) if qat_file else None,
+        qat_limit=qat_limit,
+        qat_lr=qat_lr,
+        bootstrap=bootstrap,
+        runs=runs,
+        warmup=warmup,
+        threads=thread_list,
+        work=Path(work),
+        rebuild=rebuild,
+        formats=listed(formats, FORMAT_NAMES, "formats"),
+        precisions=listed(precisions, PRECISIONS, "precisions"),
+        int8=listed(int8_sources, INT8_SOURCES, "int8"),
+        artifacts=tuple(Path(p) for p in extra),
+        min_map=min_map,
+        out=Path(out),
+        command="slfm bench artifacts " + shlex.join(sys.argv[3:]),
     )
-    for p in extra:
+    report = bench_artifacts(job)
+    click.echo(job.out.with_suffix(".md").read_text())
+    bad = gate(report["rows"], min_map) if min_map is not None else []
+    if bad:
+        raise SlfmError(f"gate --min-map {min_map}: {len(bad)} row(s) failed it: " + "; ".join(bad))
+
+
+@dataclass(frozen=True)
+class BenchJob:
+    """``slfm bench artifacts``'s settings: every format x precision of one checkpoint, measured in one run."""
+
+    checkpoint: str | None = None  # a path, a bundled name, or None: the bundled weights for ``kind``
+    data: Path = Path("../shared/data/moxa3k")  # calibration, QAT and mAP
+    kind: str = "moxa3k"
+    split: str = "test"  # split for mAP
+    limit: int | None = None
+    calib: int = 128  # PTQ calibration images (train split)
+    qat_epochs: int = 0  # train QAT here (0: the bundled QAT checkpoint of bundled weights, else QAT's default)
+    qat: Path | None = None  # the QAT rows from this quantized checkpoint
+    qat_limit: int | None = None
+    qat_lr: float = 1e-4
+    bootstrap: int = 200  # paired resamples for each delta mAP
+    runs: int = 30  # timed rounds per thread setting
+    warmup: int = 3
+    threads: tuple[int, ...] = (1, 2)
+    work: Path = Path("runs/bench-artifacts")  # builds, reused while their keys hold (work/manifest.json)
+    rebuild: bool = False
+    formats: tuple[str, ...] = tuple(FORMAT_NAMES)
+    precisions: tuple[str, ...] = tuple(PRECISIONS)
+    int8: tuple[str, ...] = INT8_SOURCES
+    artifacts: tuple[Path, ...] = ()  # existing files measured as rows of their own
+    min_map: float | None = None  # recorded; the caller gates with :func:`gate`
+    out: Path = Path("reports/artifacts_moxa3k")  # report path without suffix (.json, .md, .png)
+    command: str = "slfm bench artifacts"
+
+
+def bench_artifacts(job: BenchJob, echo=click.echo) -> dict:
+    """Build (or reuse) every row's artifact, measure each, write the report (JSON, Markdown, chart); returns it.
+    A row that fails to export, load or run is one failed row; the others are measured."""
+    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
+    from slfm.errors import SlfmError
+    from slfm.evaluate import machine
+
+    if not Path(job.data).exists():
+        raise SlfmError(f"--data {job.data}: folder not found (mAP, calibration and QAT need a labelled dataset)")
+    ckpt = resolve_checkpoint(job.checkpoint, job.kind)
+    rows = matrix(list(job.formats), list(job.precisions), list(job.int8))
+    for p in job.artifacts:
         if not Path(p).exists():
             raise SlfmError(f"--artifact {p}: not found")
         rows.append(Row(f"file {Path(p).name}", _format_of(Path(p)), "?", artifact=Path(p)))
@@ -696,33 +734,33 @@ def artifacts(
         raise SlfmError("--artifact: two files share a name; give each row a distinct file name")
     opts = {
         "checkpoint": ckpt,
-        "qat": qat_file,
+        "qat": job.qat,
         "rows": rows,
-        "min_map": min_map,
-        "data": Path(data),
-        "kind": kind,
-        "split": split,
-        "limit": limit,
-        "calib": calib,
-        "qat_epochs": qat_epochs,
-        "qat_limit": qat_limit,
-        "qat_lr": qat_lr,
-        "bootstrap": bootstrap,
-        "runs": runs,
-        "warmup": warmup,
-        "threads": thread_list,
-        "work": Path(work),
-        "rebuild": rebuild,
+        "min_map": job.min_map,
+        "data": Path(job.data),
+        "kind": job.kind,
+        "split": job.split,
+        "limit": job.limit,
+        "calib": job.calib,
+        "qat_epochs": job.qat_epochs,
+        "qat_limit": job.qat_limit,
+        "qat_lr": job.qat_lr,
+        "bootstrap": job.bootstrap,
+        "runs": job.runs,
+        "warmup": job.warmup,
+        "threads": list(job.threads),
+        "work": Path(job.work),
+        "rebuild": job.rebuild,
     }
     started = time.strftime("%Y-%m-%d %H:%M")
     mach = machine()
-    built = build(opts)
-    rows, n_eval = measure(opts, built)
-    opts["threads_used"] = thread_list
-    out = Path(out)
+    built = build(opts, echo)
+    rows, n_eval = measure(opts, built, echo)
+    opts["threads_used"] = list(job.threads)
+    out = Path(job.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {
-        "command": "slfm bench artifacts " + shlex.join(sys.argv[3:]),
+        "command": job.command,
         "date": started,
         "machine": mach,
         "load_average_end": round(os.getloadavg()[0], 2),
@@ -740,10 +778,7 @@ def artifacts(
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     chart(report, out.with_suffix(".png"))
     out.with_suffix(".md").write_text(markdown(report))
-    click.echo(out.with_suffix(".md").read_text())
-    bad = gate(rows, min_map) if min_map is not None else []
-    if bad:
-        raise SlfmError(f"gate --min-map {min_map}: {len(bad)} row(s) failed it: " + "; ".join(bad))
+    return report
 
 
 def _format_of(path: Path) -> str:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from slfm.errors import SlfmError
 from slfm.layouts import eval_splits_help
 from slfm.options import (
     NON_NEGATIVE,
@@ -132,7 +131,7 @@ def parity(
 ):
     """Check ARTIFACTS (files or folders) against the PyTorch reference on real images: raw-output error and
     SNR, detections matched to the reference's, mAP@0.5, latency, size, peak memory. Exits 1 on a failure."""
-    from slfm.device_tests.parity import ParityOptions, run_parity
+    from slfm.device_tests.parity import ParityOptions, check_passed, run_parity
     from slfm.device_tests.report import markdown
     from slfm.device_tests.thresholds import load_thresholds
     from slfm.inputs import data_specs
@@ -163,7 +162,4 @@ def parity(
     rep = run_parity(opts)
     click.echo(markdown(rep))
     click.echo(f"report: {out.with_suffix('.json')}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
-    failed = [a for a in rep["artifacts"] if a["passed"] is False]
-    if failed:
-        names = ", ".join(f"{Path(a['artifact']).name} on {a['target']}" for a in failed)
-        raise SlfmError(f"parity failed for {len(failed)} of {len(rep['artifacts'])}: {names}")
+    check_passed(rep)

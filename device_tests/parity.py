@@ -338,6 +338,24 @@ def run_parity(opts: ParityOptions) -> dict:
     return rep
 
 
+def check_passed(rep: dict) -> dict:
+    """``rep`` when every artifact passed (or was not judged); an error naming each failure otherwise."""
+    failed = [a for a in rep["artifacts"] if a["passed"] is False]
+    if failed:
+        names = ", ".join(f"{Path(a['artifact']).name} on {a['target']}" for a in failed)
+        raise SlfmError(f"parity failed for {len(failed)} of {len(rep['artifacts'])}: {names}")
+    return rep
+
+
+def parity_step(opts: ParityOptions) -> dict:
+    """The parity step of ``slfm pipeline``: run, print the report, fail when an artifact failed."""
+    from slfm.device_tests.report import markdown
+
+    rep = run_parity(opts)
+    print(markdown(rep), flush=True)
+    return check_passed(rep)
+
+
 def _fake_quant_from_meta(path: Path, meta: ArtifactMeta) -> Path | None:
     name = (meta.extra or {}).get("fake_quant")
     return (path.parent / name) if name else None

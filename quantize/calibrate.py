@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,3 +67,51 @@ def photo_names() -> list[str]:
     from slfm.inputs import SKIMAGE_PHOTOS
 
     return [f"skimage.data.{n}" for n in SKIMAGE_PHOTOS]
+
+
+@dataclass(frozen=True)
+class PTQJob:
+    """The PTQ step's settings: an fp32 checkpoint calibrated on real images -> ``out/ptq.pt``."""
+
+    checkpoint: str
+    data: Path
+    kind: str = "moxa3k"
+    split: str = "train"
+    class_map: dict | None = None
+    calib: int = 128  # images spread over the split
+    equalize: bool = True
+    backend: str = "all"
+    out: Path = Path("runs/ptq")
+    val_split: str = ""  # evaluate the int8 simulation on this split ('' for none)
+    val_limit: int | None = None
+
+
+def ptq_job(job: PTQJob, log=print) -> Path:
+    """Post-training int8 quantization as ``job`` says; returns the quantized checkpoint (``slfm ptq``, and
+    the PTQ rows of ``slfm bench artifacts``)."""
+    import json
+
+    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
+    from slfm.quantize.qat import backends_of
+    from slfm.quantize.quantized import save_quantized
+    from slfm.voc import load_dataset
+
+    checkpoint = resolve_checkpoint(job.checkpoint, job.kind)
+    model, _ = load_model(checkpoint)
+    samples = load_dataset(job.data, job.kind, job.split or "train", job.class_map)
+    backends = backends_of(job.backend)
+    batches = calibration_batches(samples, model, job.calib)
+    pm, model = ptq(model, batches, backends[0], total=-(-min(job.calib, len(samples)) // 8), equalize=job.equalize)
+    extra = {
+        "source_checkpoint": str(checkpoint),
+        "source_sha256": file_sha256(checkpoint),
+        "calib_images": job.calib,
+        "equalized": job.equalize,
+    }
+    if job.val_split:
+        from slfm.quantize.evaluate import int8_map50
+
+        val = load_dataset(job.data, job.kind, job.val_split, job.class_map)
+        extra["metrics"] = int8_map50(pm, model.config, spread(val, job.val_limit) if job.val_limit else val)
+        log(json.dumps(extra["metrics"], indent=1))
+    return save_quantized(Path(job.out) / "ptq.pt", pm, model, "ptq", backends, **extra)

@@ -2,97 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from slfm.options import (
-    FRACTION,
-    IN_FILE,
-    NON_NEGATIVE,
-    OUT_DIR,
-    POSITIVE,
-    POSITIVE_FLOAT,
-    class_map_of,
-    dataset_options,
-    threads_option,
-)
-from slfm.quantize.qat import QATConfig, trained_recipe
-from slfm.quantize.quantizer import ACT_RANGES
-
-BACKEND_CHOICES = ["xnnpack", "litert", "all"]
-
-
-def _backends(choice: str) -> list[str]:
-    return ["xnnpack", "litert"] if choice == "all" else [choice]
-
-
-def qat_splits(kind: str, split: str | None, val_split: str | None) -> tuple[str, str]:
-    """(training split, validation split) for QAT: :func:`slfm.layouts.default_splits` (``fit`` and ``holdout``
-    where the layout has a committed holdout list), with no validation rather than a test split by default."""
-    from slfm.errors import SlfmError
-    from slfm.layouts import HOLDOUT, default_splits, layout
-
-    train, val = default_splits(kind, split, val_split)
-    if val_split is None and val != HOLDOUT:
-        val = ""
-    if val and layout(kind).holdout and val == layout(kind).test_split:
-        raise SlfmError(
-            f"--val-split {val}: that is {kind}'s test split here; QAT picks its epoch on a split carved from "
-            f"training data (the default: {HOLDOUT})"
-        )
-    return train, val
-
+from slfm.config_cli import config_options
+from slfm.options import FRACTION, IN_FILE, OUT_DIR, POSITIVE, class_map_of, dataset_options, threads_option
+from slfm.quantize.qat import BACKEND_CHOICES, QATConfig
 
 # cross-layer range equalization (slfm.quantize.equalize): on by default for PTQ and QAT alike
-EQUALIZE_OPTION = click.option(
-    "--equalize/--no-equalize",
-    default=QATConfig.equalize,
-    show_default=True,
-    help="cross-layer range equalization of the backbone before calibration (same fp32 function)",
-)
+EQUALIZE_OPTION = config_options(QATConfig, only=("equalize",))
 
 
 @click.command()
 @click.argument("checkpoint")
 @dataset_options(split_default="fit where the layout has a committed holdout list, else train")
-@click.option("--epochs", type=POSITIVE, default=QATConfig.epochs, show_default=True)
-@click.option("--batch-size", type=POSITIVE, default=QATConfig.batch_size, show_default=True)
-@click.option("--lr", type=POSITIVE_FLOAT, default=QATConfig.lr, show_default=True, help="Adam, cosine")
-@click.option(
-    "--calib",
-    type=POSITIVE,
-    default=QATConfig.calib,
-    show_default=True,
-    help="letterboxed images that set the activation ranges (PTQ's histogram observer)",
-)
-@click.option(
-    "--act-ranges",
-    type=click.Choice(ACT_RANGES),
-    default=QATConfig.act_ranges,
-    show_default=True,
-    help="histogram: set by calibration, then fixed; ema: torchao's moving average on every batch",
-)
-@click.option(
-    "--range-lr-scale",
-    type=click.FloatRange(min=0),
-    default=QATConfig.range_lr_scale,
-    show_default=True,
-    help="learned activation ranges: their learning rate as a multiple of --lr",
-)
-@EQUALIZE_OPTION
+@config_options(QATConfig)  # the fine-tuning settings: slfm.quantize.qat.QATConfig's fields
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=OUT_DIR, default=Path("runs/qat"), show_default=True)
-@click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True)
 @threads_option
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--limit",
-    type=POSITIVE,
-    default=None,
-    help="train on N images drawn (seeded) from the split, not the first N: spread over its sources  [default: all]",
-)
 @click.option(
     "--val-split",
     default=None,
@@ -100,12 +28,6 @@ EQUALIZE_OPTION = click.option(
     "committed validation list carved from train]",
 )
 @click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over it")
-@click.option(
-    "--freeze-bn/--train-bn",
-    default=True,
-    show_default=True,
-    help="BatchNorm on the fp32 run's running statistics throughout, or updating them (long QAT runs)",
-)
 @click.option(
     "--full-image-prob",
     type=FRACTION,
@@ -135,26 +57,16 @@ def qat(
     kind,
     split,
     class_map,
-    epochs,
-    batch_size,
-    lr,
-    calib,
-    act_ranges,
-    range_lr_scale,
-    equalize,
     backend,
     out,
-    workers,
     threads,
-    seed,
-    limit,
     val_split,
     val_limit,
-    freeze_bn,
     full_image_prob,
     class_balance,
     resume,
     bundle,
+    **settings,
 ):
     """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT (a path, or 'aizoo' /
     'moxa3k') -> OUT/qat.pt, the epoch whose int8 graph scores best on the validation split.
@@ -164,82 +76,36 @@ def qat(
     import shlex
     import sys
 
-    from slfm.checkpoint import (
-        BUNDLED,
-        BUNDLED_QAT,
-        MODELS_DIR,
-        file_sha256,
-        load_model,
-        read_data,
-        resolve_checkpoint,
-    )
+    from slfm.checkpoint import BUNDLED, BUNDLED_QAT, MODELS_DIR, read_data
     from slfm.errors import SlfmError
-    from slfm.evaluate import machine
-    from slfm.quantize.calibrate import spread
-    from slfm.quantize.qat import qat as run
-    from slfm.voc import load_dataset
+    from slfm.quantize.qat import QATJob, qat_job
 
     if bundle and checkpoint not in BUNDLED:
         raise SlfmError(f"--bundle: {checkpoint!r} is not a bundled name ({', '.join(BUNDLED)})")
-    name = checkpoint
-    checkpoint = resolve_checkpoint(checkpoint, kind)
-    model, ckpt = load_model(checkpoint)
-    trained = trained_recipe(ckpt)
-    full_image_prob = trained["full_image_prob"] if full_image_prob is None else full_image_prob
-    class_balance = trained["class_balance"] if class_balance is None else class_balance
-    train_split, val_split = qat_splits(kind, split, val_split)
-    samples = load_dataset(data, kind, train_split, class_map_of(class_map))
-    val = load_dataset(data, kind, val_split, class_map_of(class_map)) if val_split else None
-    if val and val_limit:
-        val = spread(val, val_limit)
-    cfg = QATConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        calib=calib,
-        act_ranges=act_ranges,
-        range_lr_scale=range_lr_scale,
-        equalize=equalize,
-        workers=workers,
-        seed=seed,
-        limit=limit,
-        freeze_bn=freeze_bn,
+    job = QATJob(
+        checkpoint=checkpoint,
+        data=Path(data),
+        kind=kind,
+        split=split,
+        class_map=class_map_of(class_map),
+        val_split=val_split,
+        val_limit=val_limit,
+        backend=backend,
+        out=Path(out),
+        resume=Path(resume) if resume else None,
         full_image_prob=full_image_prob,
         class_balance=class_balance,
+        config=QATConfig(**settings),
+        command="slfm " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["qat"] else "slfm qat",
     )
-    click.echo(
-        f"QAT on {kind} {train_split} ({min(limit or len(samples), len(samples))} images), epoch picked on "
-        f"{val_split or 'none (last epoch)'}; data recipe: {full_image_prob:.0%} whole images, class-balanced "
-        f"loss {class_balance}"
-    )
-    path = run(
-        model,
-        samples,
-        cfg,
-        _backends(backend),
-        Path(out) / "qat.pt",
-        val,
-        resume=resume,
-        source_checkpoint=str(checkpoint),
-        source_sha256=file_sha256(checkpoint),
-        data={
-            "root": str(Path(data).resolve()),
-            "dataset": kind,
-            "train_split": train_split,
-            "val_split": val_split,
-            "val_images": len(val or []),
-        },
-        command="slfm " + shlex.join(sys.argv[1:]),
-        train_machine=machine(),
-    )
-    best = read_data(path)
-    click.echo(f"QAT checkpoint: {path} (epoch {best.get('best_epoch')})")
+    path = qat_job(job, click.echo)
+    click.echo(f"QAT checkpoint: {path} (epoch {read_data(path).get('best_epoch')})")
     if bundle:
         import shutil
 
         from slfm.release import write_card
 
-        dst = MODELS_DIR / BUNDLED_QAT[name]
+        dst = MODELS_DIR / BUNDLED_QAT[checkpoint]
         shutil.copyfile(path, dst)
         click.echo(f"bundled as {dst}; card: {write_card()}")
 
@@ -263,30 +129,20 @@ def qat(
 def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out, val_split, val_limit, threads):
     """Post-training int8 quantization of CHECKPOINT (a path, or 'aizoo' / 'moxa3k') calibrated on real images
     -> OUT/ptq.pt."""
-    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
-    from slfm.quantize.calibrate import calibration_batches
-    from slfm.quantize.calibrate import ptq as run
-    from slfm.quantize.quantized import save_quantized
-    from slfm.voc import load_dataset
+    from slfm.quantize.calibrate import PTQJob, ptq_job
 
-    checkpoint = resolve_checkpoint(checkpoint, kind)
-    model, _ = load_model(checkpoint)
-    samples = load_dataset(data, kind, split or "train", class_map_of(class_map))
-    backends = _backends(backend)
-    batches = calibration_batches(samples, model, calib)
-    pm, model = run(model, batches, backends[0], total=-(-min(calib, len(samples)) // 8), equalize=equalize)
-    extra = {
-        "source_checkpoint": str(checkpoint),
-        "source_sha256": file_sha256(checkpoint),
-        "calib_images": calib,
-        "equalized": equalize,
-    }
-    if val_split:
-        from slfm.quantize.calibrate import spread
-        from slfm.quantize.evaluate import int8_map50
-
-        val = load_dataset(data, kind, val_split, class_map_of(class_map))
-        extra["metrics"] = int8_map50(pm, model.config, spread(val, val_limit) if val_limit else val)
-        click.echo(json.dumps(extra["metrics"], indent=1))
-    path = save_quantized(Path(out) / "ptq.pt", pm, model, "ptq", backends, **extra)
+    job = PTQJob(
+        checkpoint=checkpoint,
+        data=Path(data),
+        kind=kind,
+        split=split or "train",
+        class_map=class_map_of(class_map),
+        calib=calib,
+        equalize=equalize,
+        backend=backend,
+        out=Path(out),
+        val_split=val_split,
+        val_limit=val_limit,
+    )
+    path = ptq_job(job, click.echo)
     click.echo(f"PTQ checkpoint: {path}")

@@ -27,14 +27,17 @@ from __future__ import annotations
 import copy
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import click
 import torch
 from tqdm import tqdm
 
+from slfm.config_cli import opt
 from slfm.loss import LossWeights, distillation_loss, multibox_loss
 from slfm.model import SLFMDet
+from slfm.options import NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT
 from slfm.quantize.calibrate import calibration_batches
 from slfm.quantize.equalize import EQUALIZE_BATCHES, equalized
 from slfm.quantize.quantized import (
@@ -47,24 +50,54 @@ from slfm.quantize.quantized import (
     set_mode,
     unpack,
 )
+from slfm.quantize.quantizer import ACT_RANGES
 from slfm.sources import LoadedSource, Source
 from slfm.voc import Sample
 
 
 @dataclass
 class QATConfig:
-    epochs: int = 2
-    batch_size: int = 16
-    lr: float = 1e-4
+    epochs: int = field(default=2, metadata=opt("", POSITIVE))
+    batch_size: int = field(default=16, metadata=opt("", POSITIVE))
+    lr: float = field(default=1e-4, metadata=opt("Adam, cosine", POSITIVE_FLOAT))
     weight_decay: float = 0.0
-    calib: int = 128  # letterboxed whole images that set the activation ranges (PTQ's histogram observer)
-    act_ranges: str = "learned"  # calibrated, then trained (LSQ); "histogram": fixed; "ema": torchao moving average
-    range_lr_scale: float = 1.0  # learned ranges: their learning rate as a multiple of lr
-    equalize: bool = True  # cross-layer range equalization of the backbone before calibration
-    workers: int = 2
-    seed: int = 0
-    limit: int | None = None  # train on N images drawn (seeded) from the training split
-    freeze_bn: bool = True  # BatchNorm on its running statistics throughout (False: update them, long runs)
+    calib: int = field(
+        default=128,
+        metadata=opt("letterboxed images that set the activation ranges (PTQ's histogram observer)", POSITIVE),
+    )
+    act_ranges: str = field(  # calibrated, then trained (LSQ); "histogram": fixed; "ema": torchao moving average
+        default="learned",
+        metadata=opt(
+            "histogram: set by calibration, then fixed; ema: torchao's moving average on every batch; learned: "
+            "calibrated, then trained (LSQ)",
+            choices=ACT_RANGES,
+        ),
+    )
+    range_lr_scale: float = field(
+        default=1.0,
+        metadata=opt("learned activation ranges: their learning rate as a multiple of --lr", click.FloatRange(min=0)),
+    )
+    equalize: bool = field(
+        default=True,
+        metadata=opt("cross-layer range equalization of the backbone before calibration (same fp32 function)"),
+    )
+    workers: int = field(default=2, metadata=opt("DataLoader worker processes", NON_NEGATIVE))
+    seed: int = field(default=0, metadata=opt("", int))
+    limit: int | None = field(
+        default=None,
+        metadata=opt(
+            "train on N images drawn (seeded) from the split, not the first N: spread over its sources  [default: all]",
+            POSITIVE,
+            show_default=False,
+        ),
+    )
+    freeze_bn: bool = field(
+        default=True,
+        metadata=opt(
+            "BatchNorm on the fp32 run's running statistics throughout, or updating them (long QAT runs)",
+            flag="--freeze-bn/--train-bn",
+        ),
+    )
     freeze_last_epoch: bool = True  # weight ranges fixed in the last epoch too (ema: activation ranges as well)
     # loss = label_weight * multibox loss on the labels + distill_weight * distillation from the fp32 weights
     label_weight: float = 0.0
@@ -288,3 +321,98 @@ def qat(
     with folder_lock(out.parent, "slfm qat"):
         fit(tcfg, mode, loaded, ckpt, progress)
     return out
+
+
+BACKEND_CHOICES = ["xnnpack", "litert", "all"]
+
+
+def backends_of(choice: str) -> list[str]:
+    return ["xnnpack", "litert"] if choice == "all" else [choice]
+
+
+def qat_splits(kind: str, split: str | None, val_split: str | None) -> tuple[str, str]:
+    """(training split, validation split) for QAT: :func:`slfm.layouts.default_splits` (``fit`` and ``holdout``
+    where the layout has a committed holdout list), with no validation rather than a test split by default."""
+    from slfm.errors import SlfmError
+    from slfm.layouts import HOLDOUT, default_splits, layout
+
+    train, val = default_splits(kind, split, val_split)
+    if val_split is None and val != HOLDOUT:
+        val = ""
+    if val and layout(kind).holdout and val == layout(kind).test_split:
+        raise SlfmError(
+            f"--val-split {val}: that is {kind}'s test split here; QAT picks its epoch on a split carved from "
+            f"training data (the default: {HOLDOUT})"
+        )
+    return train, val
+
+
+@dataclass(frozen=True)
+class QATJob:
+    """The QAT step's settings: an fp32 checkpoint and labelled data -> ``out/qat.pt``.
+
+    ``full_image_prob`` / ``class_balance``: None follows the checkpoint's own training recipe (fine-tuning on
+    another input distribution than the weights learnt moves them away from it); ``config``'s fields of those
+    names are replaced by the resolved values."""
+
+    checkpoint: str
+    data: Path
+    kind: str = "moxa3k"
+    split: str | None = None
+    class_map: dict | None = None
+    val_split: str | None = None
+    val_limit: int | None = None
+    backend: str = "all"
+    out: Path = Path("runs/qat")
+    resume: Path | None = None
+    full_image_prob: float | None = None
+    class_balance: bool | None = None
+    config: QATConfig = field(default_factory=QATConfig)
+    command: str = "slfm qat"
+
+
+def qat_job(job: QATJob, log=print) -> Path:
+    """Run the QAT step: load the checkpoint and data as ``job`` says, fine-tune, return ``out/qat.pt``."""
+    import dataclasses
+
+    from slfm.checkpoint import file_sha256, load_model, resolve_checkpoint
+    from slfm.evaluate import machine
+    from slfm.quantize.calibrate import spread
+    from slfm.voc import load_dataset
+
+    checkpoint = resolve_checkpoint(job.checkpoint, job.kind)
+    model, ckpt = load_model(checkpoint)
+    trained = trained_recipe(ckpt)
+    full_image_prob = trained["full_image_prob"] if job.full_image_prob is None else job.full_image_prob
+    class_balance = trained["class_balance"] if job.class_balance is None else job.class_balance
+    cfg = dataclasses.replace(job.config, full_image_prob=full_image_prob, class_balance=class_balance)
+    train_split, val_split = qat_splits(job.kind, job.split, job.val_split)
+    samples = load_dataset(job.data, job.kind, train_split, job.class_map)
+    val = load_dataset(job.data, job.kind, val_split, job.class_map) if val_split else None
+    if val and job.val_limit:
+        val = spread(val, job.val_limit)
+    n = min(cfg.limit or len(samples), len(samples))
+    log(
+        f"QAT on {job.kind} {train_split} ({n} images), epoch picked on {val_split or 'none (last epoch)'}; data "
+        f"recipe: {full_image_prob:.0%} whole images, class-balanced loss {class_balance}"
+    )
+    return qat(
+        model,
+        samples,
+        cfg,
+        backends_of(job.backend),
+        Path(job.out) / "qat.pt",
+        val,
+        resume=job.resume,
+        source_checkpoint=str(checkpoint),
+        source_sha256=file_sha256(checkpoint),
+        data={
+            "root": str(Path(job.data).resolve()),
+            "dataset": job.kind,
+            "train_split": train_split,
+            "val_split": val_split,
+            "val_images": len(val or []),
+        },
+        command=job.command,
+        train_machine=machine(),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -44,6 +45,33 @@ def check_same_budget(ckpt: dict, cfg, mcfg, path: Path) -> None:
 @threads_option
 def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_image_prob, runs_dir, out, threads):
     """Train the four attention/heatmap variants with one budget and tabulate mAP on the test split."""
+    job = AblationJob(
+        Path(data), kind, epochs, image_size, init, limit, class_balance, full_image_prob, Path(runs_dir), Path(out)
+    )
+    report = ablation_job(job, threads, click.echo)
+    click.echo(Path(report).with_suffix(".md").read_text())
+
+
+@dataclass(frozen=True)
+class AblationJob:
+    """``slfm bench ablation``'s settings: the four attention/heatmap variants trained with one budget."""
+
+    data: Path = Path("../shared/data/moxa3k")
+    kind: str = "moxa3k"
+    epochs: int = 4
+    image_size: int = 320
+    init: str = "imagenet"
+    limit: int | None = None
+    class_balance: bool = False  # class-balanced loss, as the bundled weights were trained
+    full_image_prob: float = 0.0
+    runs_dir: Path = Path("runs/ablation")
+    out: Path = Path("reports/ablation")  # report path without suffix (.json, .md)
+
+
+def ablation_job(job: AblationJob, threads: int = 1, log=print) -> Path:
+    """Train (or resume) each variant, evaluate it on the test split; returns the report's JSON path."""
+    data, kind, epochs, image_size, init, limit = job.data, job.kind, job.epochs, job.image_size, job.init, job.limit
+    class_balance, full_image_prob, runs_dir, out = job.class_balance, job.full_image_prob, job.runs_dir, job.out
     from slfm.checkpoint import load_model, read_checkpoint
     from slfm.config import ModelConfig
     from slfm.evaluate import evaluate_samples, machine, summary
@@ -92,7 +120,7 @@ def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_im
                     **{k: r[k] for k in ("ap50", "map50", "map50_95")},
                 }
             )
-            click.echo(f"{name}: mAP@0.5 {r['map50']:.4f}")
+            log(f"{name}: mAP@0.5 {r['map50']:.4f}")
     report = {
         "command": f"slfm bench ablation --data {data} --dataset {kind} --epochs {epochs} "
         f"--image-size {image_size} --init {init}"
@@ -115,4 +143,4 @@ def ablation(data, kind, epochs, image_size, init, limit, class_balance, full_im
     from slfm.release import ablation_markdown
 
     out.with_suffix(".md").write_text(ablation_markdown(report))
-    click.echo(out.with_suffix(".md").read_text())
+    return out.with_suffix(".json")

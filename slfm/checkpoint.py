@@ -5,7 +5,6 @@ Each carries its model config, so every later step needs only the checkpoint fil
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 from slfm.config import ModelConfig
 from slfm.errors import SlfmError
 from slfm.formats import format_of
+from slfm.manifest import file_sha256
 from slfm.model import SLFMDet
 from slfm.outputs import atomic_path
 
@@ -116,14 +116,6 @@ def load_model(path: str | Path) -> tuple[SLFMDet, dict]:
         raise SlfmError(f"{path}: checkpoint does not match its model config: {str(e).splitlines()[0]}") from e
     model.eval()
     return model, ckpt
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def bundled_checkpoint(name: str = DEFAULT_BUNDLED) -> Path:

@@ -18,7 +18,6 @@ from slfm.options import (
     IMAGE_SIZE,
     IN_FILE,
     NON_NEGATIVE,
-    NON_NEGATIVE_FLOAT,
     OUT_DIR,
     OUT_FILE,
     POSITIVE,
@@ -81,6 +80,13 @@ def main() -> None:
     warnings.showwarning = _show_warning
 
 
+def _train_config_options(f):
+    from slfm.config_cli import config_options
+    from slfm.train import TrainConfig
+
+    return config_options(TrainConfig)(f)
+
+
 @main.command()
 @click.option(
     "--data",
@@ -112,56 +118,11 @@ def main() -> None:
 @click.option("--out", type=OUT_DIR, default=None, help="[default: runs/train; on --resume: its folder]")
 @click.option("--image-size", type=IMAGE_SIZE, default=320, show_default=True, help="training input (paper: 640)")
 @click.option("--epochs", type=POSITIVE, default=None, help="[default: 100; on --resume: the run's own]")
-@click.option("--batch-size", type=POSITIVE, default=16, show_default=True, help="per process")
-@click.option("--lr", type=POSITIVE_FLOAT, default=1e-3, show_default=True)
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
-@click.option("--schedule", type=click.Choice(["cosine", "step"]), default="cosine", show_default=True)
-@click.option("--warmup-epochs", type=NON_NEGATIVE_FLOAT, default=1.0, show_default=True)
-@click.option("--weight-decay", type=NON_NEGATIVE_FLOAT, default=5e-4, show_default=True)
-@click.option(
-    "--init",
-    default="imagenet",
-    show_default=True,
-    help="imagenet | retinaface | none | path to weights or an slfm checkpoint",
-)
 @click.option("--no-attention", is_flag=True, help="plain SSH context modules (ablation)")
 @click.option("--no-heatmap", is_flag=True, help="train without the auxiliary heatmap task (ablation)")
-@click.option("--no-augment", is_flag=True, help="letterbox only, no augmentation")
-@click.option("--class-balance", is_flag=True, help="weight face/mask cross-entropy by inverse class frequency")
-@click.option(
-    "--full-image-prob",
-    type=FRACTION,
-    default=0.0,
-    show_default=True,
-    help="share of samples letterboxed whole (as at test time) instead of randomly cropped",
-)
-@click.option(
-    "--negative-prob",
-    type=FRACTION,
-    default=0.0,
-    show_default=True,
-    help="share of samples replaced by a face-free image (a box-free crop, a blank or noise frame, a photo)",
-)
-@click.option("--workers", type=NON_NEGATIVE, default=2, show_default=True, help="DataLoader worker processes")
+@_train_config_options  # the run's settings: slfm.train.TrainConfig's fields, with their defaults and help
 @threads_option
-@click.option("--seed", type=int, default=0, show_default=True)
 @limit_option("training images of each source")
-@click.option("--val-limit", type=POSITIVE, default=None, help="validate on N images spread over the split")
-@click.option("--val-every", type=POSITIVE, default=1, show_default=True)
-@click.option(
-    "--time-limit",
-    type=POSITIVE_FLOAT,
-    default=None,
-    help="seconds to train for: after each epoch, --epochs becomes the number that fits at the pace so far "
-    "(the cosine schedule follows)",
-)
-@click.option(
-    "--save-period",
-    type=NON_NEGATIVE,
-    default=0,
-    show_default=True,
-    help="also keep epoch<N>.pt every N epochs",
-)
 @click.option(
     "--resume",
     type=IN_FILE,
@@ -178,34 +139,17 @@ def train(
     out,
     image_size,
     epochs,
-    batch_size,
-    lr,
-    optimizer,
-    schedule,
-    warmup_epochs,
-    weight_decay,
-    init,
     no_attention,
     no_heatmap,
-    no_augment,
-    class_balance,
-    full_image_prob,
-    negative_prob,
-    workers,
     threads,
-    seed,
     limit,
-    val_limit,
-    val_every,
-    time_limit,
-    save_period,
     resume,
+    **settings,
 ):
     """Train SL-FMDet on one or several VOC datasets (runs under torchrun for several processes)."""
     from slfm.config import ModelConfig
     from slfm.sources import zip_sources
-    from slfm.train import TrainConfig
-    from slfm.train import train as run
+    from slfm.train import TrainConfig, TrainJob, train_job
 
     if not data and resume is None:
         raise click.UsageError("Missing option '--data' (needed unless --resume continues a run)")
@@ -221,28 +165,12 @@ def train(
         sources=[s.to_dict() for s in sources] if len(sources) > 1 else [],
         out=str(out),
         epochs=epochs if epochs is not None else (0 if resume else 100),
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        schedule=schedule,
-        warmup_epochs=warmup_epochs,
-        weight_decay=weight_decay,
-        workers=workers,
         threads=threads,
-        seed=seed,
-        init=init,
-        augment=not no_augment,
-        class_balance=class_balance,
-        full_image_prob=full_image_prob,
-        negative_prob=negative_prob,
         limit=limit,
-        val_limit=val_limit,
-        val_every=val_every,
-        time_limit=time_limit,
-        save_period=save_period,
+        **settings,
     )
     mcfg = ModelConfig(image_size=image_size, attention=not no_attention, heatmap=not no_heatmap)
-    best = run(cfg, mcfg, resume=resume)
+    best = train_job(TrainJob(cfg, mcfg, Path(resume) if resume else None))
     click.echo(f"best checkpoint: {best}")
 
 
@@ -355,34 +283,26 @@ def eval_cmd(
     ARTIFACT: a .tflite or .pte (.mlpackage on macOS) from slfm convert: its input size and pre/post-processing
     come from its contract (sidecar, or the metadata inside it), so this scores the file you ship.
     """
-    from dataclasses import asdict, replace
+    from slfm.eval_job import EvalJob, eval_job
 
-    from slfm.evaluate import evaluate_samples, summary, write_report
-    from slfm.layouts import layout
-    from slfm.runnable import RunOptions, load_runnable
-    from slfm.voc import load_dataset
-
-    post = replace(EVAL, score_threshold=score_threshold, nms_iou=nms_iou, cross_class_iou=cross_class_iou)
-    opts = RunOptions(mode=mode, size=size, runtime=runtime, threads=threads)
-    loaded = load_runnable(model, opts, kind)
-    split = split or layout(kind).test_split
-    samples = load_dataset(data, kind, split, class_map_of(class_map), limit)
-    result = evaluate_samples(loaded.predictor(opts, post), samples, bootstrap=bootstrap)
-    insize = loaded.input_size(opts)
-    meta = {
-        **loaded.describe(),
-        "dataset": kind,
-        "data": str(data),
-        "split": split,
-        "mode": mode,
-        "input_size": insize,
-        "postprocess": asdict(post),
-        "title": f"{loaded.path.name} on {kind} {split} ({mode} {insize}, {loaded.runtime})",
-    }
-    if json_out:
-        png = write_report(result, json_out, meta)
-        click.echo(f"report: {json_out}" + (f", PR curves: {png}" if png else ""))
-    s = summary(result)
+    job = EvalJob(
+        model=model,
+        data=Path(data),
+        kind=kind,
+        split=split,
+        class_map=class_map_of(class_map),
+        mode=mode,
+        size=size,
+        runtime=runtime,
+        json_out=Path(json_out) if json_out else None,
+        limit=limit,
+        score_threshold=score_threshold,
+        nms_iou=nms_iou,
+        cross_class_iou=cross_class_iou,
+        bootstrap=bootstrap,
+        threads=threads,
+    )
+    s = eval_job(job, click.echo)
     keys = ("images", "ap50", "map50", "map50_95", "map50_bootstrap")
     shown = {k: s[k] for k in keys if k in s}
     shown["ap50_95_by_face_size"] = {b: v["ap50_95"] for b, v in s["ap50_95_by_size"].items()}

@@ -1,11 +1,13 @@
 """``slfm pipeline``: the main job, from a checkpoint to verified artifacts and one report.
 
 (optionally train) -> QAT -> convert to every format and precision -> parity on the chosen targets.
-Each step is an ordinary ``slfm`` command run as a subprocess, its log in ``OUT/logs/``; every output lands
-in one run folder. A rerun skips a step whose outputs exist and whose key is unchanged: the key covers the
-step's command line, the content (sha256) of its input files and slfm's own code and version, so an upgrade
-that changes a default reruns the steps it touches (``--force`` reruns everything). A failing step stops the
-chain with a clear message and keeps what earlier steps produced.
+Each step is a library function with a typed config (:mod:`slfm.steps`); the pipeline plans the configs and
+runs each step in a fresh interpreter, its log in ``OUT/logs/``; every output lands in one run folder. The
+one cache is ``OUT/manifest.json`` (:mod:`slfm.manifest`): a rerun skips a step whose recorded outputs exist
+and whose key is unchanged; the key covers the step's resolved config, the content (sha256) of its input
+files and slfm's own code and version, so an upgrade that changes a default reruns the steps it touches
+(``--force`` reruns everything). A failing step stops the chain with a clear message and keeps what earlier
+steps produced.
 
 int8 artifacts come from the bundled QAT checkpoint of the bundled weights (no QAT training unless
 ``--qat-epochs N``); for other weights, from PTQ calibrated on ``--data`` (or scikit-image's photos).
@@ -14,18 +16,17 @@ int8 artifacts come from the bundled QAT checkpoint of the bundled weights (no Q
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
-import shlex
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,54 +35,62 @@ from slfm.fingerprint import code_fingerprint
 from slfm.formats import FORMATS
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS, eval_splits_help
+from slfm.manifest import Manifest, step_key
 from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import write_text
-
-STATE = "steps.json"
+from slfm.steps import kind_of, to_json
 
 
 @dataclass
 class Step:
     name: str
-    args: list[str]  # slfm command line, without the program name
-    outputs: list[Path]
-    inputs: list[Path] = field(default_factory=list)
-    check_outputs: bool = True  # parity writes its report even when it fails: the exit status decides
+    config: Any  # a step config of slfm.steps.KINDS (ConvertJob, QATJob, TrainJob, EvalJob, ParityOptions)
+    inputs: list[Path] = field(default_factory=list)  # files whose content decides the outputs
+    threads: int | None = None
 
     @property
-    def command(self) -> str:
-        return "slfm " + shlex.join(self.args)
+    def kind(self) -> str:
+        return kind_of(self.config)
+
+    def key(self, code: str | None = None) -> str:
+        return step_key(self.name, to_json(self.config), self.inputs, code)
+
+    @property
+    def summary(self) -> str:
+        """The step's kind and the settings that differ from its config's defaults."""
+        return f"{self.kind} " + " ".join(f"{k}={v}" for k, v in changed_fields(self.config).items())
 
 
-def _files(p: Path) -> list[Path]:
-    return sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+def changed_fields(config: Any) -> dict:
+    import dataclasses
+
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = dataclasses.MISSING
+        if value != default and f.name not in ("command", "thresholds"):
+            out[f.name] = changed_fields(value) if dataclasses.is_dataclass(value) else _short(value)
+    return out
 
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def step_key(step: Step, code: str | None = None) -> str:
-    """What decides a step's outputs: its command line, its inputs' content, slfm's code and version."""
-    inputs = {str(f): _sha(f) for p in step.inputs if p.exists() for f in _files(p)}
-    blob = json.dumps({"command": step.command, "inputs": inputs, "code": code or code_fingerprint()}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def up_to_date(step: Step, recorded: dict, key: str) -> bool:
-    rec = recorded.get(step.name, {})
-    return rec.get("key") == key and rec.get("status") == "done" and all(p.exists() for p in step.outputs)
+def _short(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return ",".join(str(_short(v)) for v in value)
+    return value
 
 
 def retire_stale_artifacts(art: Path, checkpoint: Path, stale: Path, echo=click.echo) -> list[Path]:
     """Move artifacts that another checkpoint made out of ``art`` (into ``stale``, nothing is deleted).
 
     Parity checks every artifact in the folder against this run's checkpoint, so a rerun with new weights
-    would otherwise fail on the previous weights' files. The conversion markers go too, so every
+    would otherwise fail on the previous weights' files. The conversion records go too, so every
     conversion reruns. Returns the moved artifacts."""
     if not art.is_dir() or not checkpoint.is_file():
         return []
@@ -103,8 +112,7 @@ def retire_stale_artifacts(art: Path, checkpoint: Path, stale: Path, echo=click.
             p.rename(stale / p.name)
         moved.append(stale / artifact.name)
     if moved:
-        for marker in art.glob("*.done"):
-            marker.unlink()
+        Manifest(art).drop()  # every conversion reruns
         echo(f"{len(moved)} artifact(s) in {art} were made from another checkpoint than {checkpoint}: moved to {stale}")
     return moved
 
@@ -168,43 +176,39 @@ def run_logged(argv: list[str], log: Path, on_status: Callable[[float, str], Non
 def run_steps(
     steps: list[Step], out: Path, force: bool = False, echo=click.echo, status: StepStatus | None = None
 ) -> dict:
-    """Run (or skip) each step in order; returns the state written to ``out/steps.json``."""
+    """Run (or skip) each step in order; returns the entries of ``out/manifest.json``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "logs").mkdir(exist_ok=True)
-    state_path = out / STATE
-    recorded = json.loads(state_path.read_text()) if state_path.exists() else {}
+    for sub in ("logs", "steps"):
+        (out / sub).mkdir(exist_ok=True)
+    manifest = Manifest(out)
     code = code_fingerprint()
     status = status or StepStatus(echo)
     t_all = time.perf_counter()
     for i, step in enumerate(steps, 1):
         head = f"[{i}/{len(steps)}] {step.name}"
-        key = step_key(step, code)  # after the earlier steps ran: their outputs are this step's inputs
-        if not force and up_to_date(step, recorded, key):
-            echo(f"{head}: up to date, skipped ({step.command})")
-            recorded[step.name]["skipped"] = True
+        key = step.key(code)  # after the earlier steps ran: their outputs are this step's inputs
+        if not force and manifest.up_to_date(step.name, key) is not None:
+            echo(f"{head}: up to date, skipped ({step.summary})")
+            manifest.entries[step.name]["skipped"] = True
             continue
-        echo(f"{head}: {step.command}")
+        echo(f"{head}: {step.summary}")
         log = out / "logs" / f"{step.name}.log"
+        config, result = out / "steps" / f"{step.name}.json", out / "steps" / f"{step.name}.result.json"
+        write_text(config, json.dumps(to_json(step.config), indent=1) + "\n")
+        result.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", "slfm.steps", str(config), str(result)]
         t0 = time.perf_counter()
         try:
             returncode = run_logged(
-                [sys.executable, "-m", "slfm.cli", *step.args],
-                log,
-                functools.partial(status.update, head),
+                argv + ([str(step.threads)] if step.threads else []), log, functools.partial(status.update, head)
             )
         finally:
             status.clear()
         seconds = round(time.perf_counter() - t0, 1)
-        ok = returncode == 0 and (not step.check_outputs or all(p.exists() for p in step.outputs))
-        recorded[step.name] = {
-            "command": step.command,
-            "key": key,
-            "status": "done" if ok else "failed",
-            "seconds": seconds,
-            "log": str(log),
-            "skipped": False,
-        }
-        write_text(state_path, json.dumps(recorded, indent=1) + "\n")
+        outputs = [Path(p) for p in json.loads(result.read_text())["outputs"]] if result.exists() else []
+        ok = returncode == 0 and result.exists() and all(p.exists() for p in outputs)
+        info = {"kind": step.kind, "config": str(config), "seconds": seconds, "log": str(log), "skipped": False}
+        manifest.record(step.name, key, outputs, "done" if ok else "failed", **info)
         if not ok:
             tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:] or ["(no output)"]
             raise SlfmError(
@@ -213,8 +217,8 @@ def run_steps(
             )
         echo(f"{head}: done in {_clock(seconds)} ({seconds} s)")
     echo(f"pipeline: {len(steps)} steps in {_clock(time.perf_counter() - t_all)}")
-    write_text(state_path, json.dumps(recorded, indent=1) + "\n")
-    return recorded
+    manifest.save()
+    return manifest.entries
 
 
 def plan(
@@ -231,100 +235,76 @@ def plan(
     threads: int,
     parity_split: str | None = None,
 ) -> list[Step]:
-    from slfm.checkpoint import resolve_checkpoint
+    """The main job's steps, as configs. Parity runs once per target (``report`` for the first, then
+    ``report-<n>``)."""
+    from slfm.checkpoint import bundled_qat, resolve_checkpoint
+    from slfm.config import ModelConfig
+    from slfm.convert.job import ConvertJob
+    from slfm.inputs import data_specs
+    from slfm.device_tests.parity import ParityOptions
+    from slfm.quantize.qat import QATConfig, QATJob
+    from slfm.train import TrainConfig, TrainJob
 
     steps: list[Step] = []
     if train_epochs > 0:
         if data is None:
             raise SlfmError("--train-epochs needs labelled data: pass --data DIR (and --dataset)")
         train_out = out / "train"
-        steps.append(
-            Step(
-                "train",
-                [
-                    "train",
-                    "--data",
-                    str(data),
-                    "--dataset",
-                    kind,
-                    "--out",
-                    str(train_out),
-                    "--epochs",
-                    str(train_epochs),
-                    "--init",
-                    "retinaface",
-                    "--threads",
-                    str(threads),
-                ],
-                [train_out / "best.pt"],
-            )
+        cfg = TrainConfig(
+            data=str(Path(data).resolve()),
+            dataset=kind,
+            out=str(train_out),
+            epochs=train_epochs,
+            init="retinaface",
+            threads=threads,
         )
+        steps.append(Step("train", TrainJob(cfg, ModelConfig(image_size=320)), threads=threads))
         checkpoint = train_out / "best.pt"
     else:
         checkpoint = resolve_checkpoint(checkpoint, kind)
         if not checkpoint.is_file():
             raise SlfmError(f"checkpoint not found: {checkpoint}")
     art = out / "artifacts"
-    to = [arg for fmt in formats for arg in ("--to", fmt)]
-    steps.append(
-        Step(
-            "convert-fp32",
-            ["convert", str(checkpoint), *to, "--precision", "fp32", "--out", str(art), "--threads", str(threads)],
-            [art / f"fp32-{fmt}.done" for fmt in formats],  # convert writes one marker per format made
-            [checkpoint],
-        )
-    )
+    fp32 = ConvertJob(checkpoint=str(checkpoint), formats=tuple(formats), precision="fp32", out=art)
+    steps.append(Step("convert-fp32", fp32, [checkpoint], threads))
     int8_formats = [f for f in formats if FORMATS[f].int8_graph]
-    from slfm.checkpoint import bundled_qat
-
     quantized = None if train_epochs > 0 else bundled_qat(checkpoint)
     if data is not None and qat_epochs > 0:
         qat_out = out / "qat"
-        args = ["qat", str(checkpoint), "--data", str(data), "--dataset", kind, "--epochs", str(qat_epochs)]
-        args += ["--out", str(qat_out), "--threads", str(threads)]
-        if qat_limit:
-            args += ["--limit", str(qat_limit)]
-        steps.append(Step("qat", args, [qat_out / "qat.pt"], [checkpoint]))
+        job = QATJob(
+            checkpoint=str(checkpoint),
+            data=Path(data),
+            kind=kind,
+            out=qat_out,
+            config=QATConfig(epochs=qat_epochs, limit=qat_limit),
+        )
+        steps.append(Step("qat", job, [checkpoint], threads))
         quantized = qat_out / "qat.pt"
     for fmt in int8_formats:
-        args = [
-            "convert",
-            str(checkpoint),
-            "--to",
-            fmt,
-            "--precision",
-            "int8",
-            "--out",
-            str(art),
-            "--threads",
-            str(threads),
-        ]
+        job = ConvertJob(checkpoint=str(checkpoint), formats=(fmt,), precision="int8", out=art)
         inputs = [checkpoint]
         if quantized is not None:  # QAT: bundled with the weights, or trained above
-            args += ["--qat", str(quantized)]
+            job = replace(job, qat=quantized)
             inputs.append(quantized)
         elif data is not None:  # other weights: PTQ calibrated on the training split
-            args += ["--ptq", "--data", str(data), "--dataset", kind]
+            job = replace(job, ptq=True, data=Path(data), kind=kind)
         else:
-            args += ["--ptq"]  # calibrated on scikit-image's real photos
-        steps.append(Step(f"convert-int8-{fmt}", args, [art / f"int8-{fmt}.done"], inputs))
-    parity = [
-        "parity",
-        str(art),
-        "--checkpoint",
-        str(checkpoint),
-        "--out",
-        str(out / "report"),
-        "--threads",
-        str(threads),
-        "--limit",
-        str(parity_limit),
-    ]
-    if data is not None:
-        parity += ["--data", str(data), "--dataset", kind] + (["--split", parity_split] if parity_split else [])
-    for t in targets:
-        parity += ["--target", t]
-    steps.append(Step("parity", parity, [out / "report.json"], [art], check_outputs=True))
+            job = replace(job, ptq=True)  # calibrated on scikit-image's real photos
+        steps.append(Step(f"convert-int8-{fmt}", job, inputs, threads))
+    specs = data_specs([str(data)], [kind], [parity_split] if parity_split else []) if data is not None else []
+    for i, target in enumerate(targets):
+        opts = ParityOptions(
+            artifacts=[art],
+            checkpoint=checkpoint,
+            target=target,
+            data=specs,
+            limit=parity_limit,
+            threads=threads,
+            out=out / ("report" if i == 0 else f"report-{i + 1}"),
+            command="slfm pipeline",
+            progress=True,
+        )
+        steps.append(Step("parity" if i == 0 else f"parity-{i + 1}", opts, [art], threads))
     return steps
 
 
@@ -410,7 +390,9 @@ def pipeline(
     if data is None:
         click.echo("no --data: mAP needs labelled images; converting and checking parity on real photos")
     convert = next(s for s in steps if s.name == "convert-fp32")
-    retire_stale_artifacts(out / "artifacts", convert.inputs[0], out / "stale" / time.strftime("%Y%m%d-%H%M%S"))
+    retire_stale_artifacts(
+        out / "artifacts", Path(convert.config.checkpoint), out / "stale" / time.strftime("%Y%m%d-%H%M%S")
+    )
     run_steps(steps, out, force)
     report = out / "report.md"
     click.echo(report.read_text() if report.exists() else f"done: {out}")

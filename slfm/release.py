@@ -13,6 +13,7 @@ import csv
 import json
 import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -289,12 +290,46 @@ def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) 
 )
 def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, sweep, note, trained_on):
     """Bundle CHECKPOINT as slfm/models/<name>_<size>.pt, evaluate it, and update MODEL_CARD.md."""
+    try:
+        sizes = tuple(int(v) for v in sweep.split(",") if v.strip())
+    except ValueError as e:
+        raise SlfmError(f"--sweep {sweep!r}: give comma-separated sizes, e.g. '320,480'") from e
+    job = ReleaseJob(
+        Path(checkpoint), name, Path(data), kind, split, limit, Path(models_dir), image_size, sizes, note, trained_on
+    )
+    dst = release_job(job, click.echo)
+    click.echo(f"bundled {dst} ({dst.stat().st_size / 1e6:.2f} MB); card: {write_card(Path(models_dir))}")
+
+
+@dataclass(frozen=True)
+class ReleaseJob:
+    """``slfm release``'s settings: a training checkpoint -> a bundled model with its card's evaluations."""
+
+    checkpoint: Path
+    name: str  # bundle name, e.g. aizoo or moxa3k
+    data: Path  # test dataset root
+    kind: str
+    split: str  # test split (moxa3k: test; aizoo: val)
+    limit: int | None = None
+    models_dir: Path = MODELS_DIR
+    image_size: int | None = None  # default inference input (None: the training size)
+    sweep: tuple[int, ...] = ()  # more letterbox sizes to evaluate for the card
+    note: str = ""
+    trained_on: str = ""  # the training machine, for a checkpoint that does not record it
+
+
+def release_job(job: ReleaseJob, log=print) -> Path:
+    """Bundle ``job.checkpoint``, evaluate it as the card shows, write its card JSON; returns the bundled file
+    (the card's Markdown is :func:`write_card`)."""
     from dataclasses import replace
 
     from slfm.evaluate import describe_machine, evaluate_samples, machine, summary
     from slfm.predictor import Predictor
     from slfm.voc import load_dataset
 
+    checkpoint, name, data, kind, split, limit = job.checkpoint, job.name, job.data, job.kind, job.split, job.limit
+    models_dir, image_size, note, trained_on = job.models_dir, job.image_size, job.note, job.trained_on
+    sweep = ",".join(str(v) for v in job.sweep)
     src = read_checkpoint(checkpoint)
     if not trained_on and "train_machine" not in src:
         raise SlfmError(
@@ -303,10 +338,7 @@ def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, 
         )
     trained_on = trained_on or describe_machine(src["train_machine"])
     size = image_size or src["model_config"]["image_size"]
-    try:
-        extra = [int(v) for v in sweep.split(",") if v.strip()]
-    except ValueError as e:
-        raise SlfmError(f"--sweep {sweep!r}: give comma-separated sizes, e.g. '320,480'") from e
+    extra = list(job.sweep)
     dst = Path(models_dir) / f"{name}_{size}.pt"
     export_for_release(checkpoint, dst, size)
     if dst.stat().st_size > MAX_BYTES:
@@ -336,7 +368,7 @@ def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, 
                 **{k: result[k] for k in ("images", "ap50", "map50", "map50_95")},
             }
         )
-        click.echo(f"{mode} {insize} cross-class {cross:g}: mAP@0.5 {result['map50']:.4f} {result['ap50']}")
+        log(f"{mode} {insize} cross-class {cross:g}: mAP@0.5 {result['map50']:.4f} {result['ap50']}")
     card = {
         "file": dst.name,
         "size_bytes": dst.stat().st_size,
@@ -360,4 +392,4 @@ def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, 
         "note": note,
     }
     dst.with_suffix(".json").write_text(json.dumps(card, indent=1) + "\n")
-    click.echo(f"bundled {dst} ({dst.stat().st_size / 1e6:.2f} MB); card: {write_card(Path(models_dir))}")
+    return dst

@@ -23,12 +23,13 @@ from tqdm import tqdm
 
 from slfm.checkpoint import read_checkpoint, save_checkpoint
 from slfm.config import ModelConfig
+from slfm.config_cli import opt
 from slfm.data import DetectionDataset
 from slfm.errors import SlfmError
 from slfm.evaluate import evaluate_samples, machine
 from slfm.loss import LossWeights, balanced_class_weights, total_loss
 from slfm.model import SLFMDet
-from slfm.options import apply_threads
+from slfm.options import FRACTION, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, POSITIVE_FLOAT, apply_threads
 from slfm.outputs import folder_lock, write_text
 from slfm.postprocess import EVAL
 from slfm.predictor import Predictor
@@ -51,30 +52,53 @@ class TrainConfig:
     class_map: dict | None = None
     out: str = "runs/train"
     epochs: int = 100
-    batch_size: int = 16
-    lr: float = 1e-3
-    optimizer: str = "adam"
+    batch_size: int = field(default=16, metadata=opt("per process", POSITIVE))
+    lr: float = field(default=1e-3, metadata=opt("peak learning rate", POSITIVE_FLOAT))
+    optimizer: str = field(default="adam", metadata=opt("", choices=("adam", "sgd")))
     momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 1.0
-    schedule: str = "cosine"
+    weight_decay: float = field(default=5e-4, metadata=opt("", NON_NEGATIVE_FLOAT))
+    warmup_epochs: float = field(default=1.0, metadata=opt("linear warm-up", NON_NEGATIVE_FLOAT))
+    schedule: str = field(default="cosine", metadata=opt("", choices=("cosine", "step")))
     milestones: tuple[float, ...] = (0.7, 0.9)  # step schedule: fractions of the run
     gamma: float = 0.1
-    workers: int = 2
+    workers: int = field(default=2, metadata=opt("DataLoader worker processes", NON_NEGATIVE))
     threads: int = 0  # torch intra-op threads, 0 = slfm.options.resolve_threads's default
-    seed: int = 0
-    init: str = "imagenet"
-    augment: bool = True
-    full_image_prob: float = 0.0  # share of samples letterboxed whole instead of cropped (not in the paper)
-    negative_prob: float = 0.0  # share of samples replaced by a face-free image (slfm.negatives; not in the paper)
+    seed: int = field(default=0, metadata=opt("", int))
+    init: str = field(
+        default="imagenet", metadata=opt("imagenet | retinaface | none | path to weights or an slfm checkpoint")
+    )
+    augment: bool = field(default=True, metadata=opt("letterbox only, no augmentation", flag="--no-augment"))
+    full_image_prob: float = field(  # not in the paper
+        default=0.0,
+        metadata=opt("share of samples letterboxed whole (as at test time) instead of randomly cropped", FRACTION),
+    )
+    negative_prob: float = field(  # slfm.negatives; not in the paper
+        default=0.0,
+        metadata=opt(
+            "share of samples replaced by a face-free image (a box-free crop, a blank or noise frame, a photo)",
+            FRACTION,
+        ),
+    )
     # every data source (slfm.sources.Source dicts); empty: the one source data / dataset / split / class_map name
     sources: list = field(default_factory=list)
-    class_balance: bool = False  # weight face/mask cross-entropy by inverse frequency (not in the paper)
+    class_balance: bool = field(  # not in the paper
+        default=False,
+        metadata=opt("weight face/mask cross-entropy by inverse class frequency", flag="--class-balance"),
+    )
     limit: int | None = None  # use only the first N training images
-    val_limit: int | None = None  # validate on this many images spread evenly over the split
-    val_every: int = 1
-    time_limit: float | None = None  # seconds of epochs (training + validation); sets epochs from their pace
-    save_period: int = 0  # also keep epoch<N>.pt every N epochs (0: only last.pt and best.pt)
+    val_limit: int | None = field(default=None, metadata=opt("validate on N images spread over the split", POSITIVE))
+    val_every: int = field(default=1, metadata=opt("validate every N epochs", POSITIVE))
+    time_limit: float | None = field(
+        default=None,
+        metadata=opt(
+            "seconds to train for: after each epoch, --epochs becomes the number that fits at the pace so far "
+            "(the cosine schedule follows)",
+            POSITIVE_FLOAT,
+        ),
+    )
+    save_period: int = field(
+        default=0, metadata=opt("also keep epoch<N>.pt every N epochs (0: only last.pt and best.pt)", NON_NEGATIVE)
+    )
     run_id: str = ""  # set when a run starts, kept on resume: tells this run's best.pt from an earlier run's
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))
 
@@ -220,6 +244,19 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None = 
         return _train(cfg, model_cfg, resume, progress)
     with folder_lock(cfg.out, "slfm train"):
         return _train(cfg, model_cfg, resume, progress)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """``slfm train``'s settings as one config (a pipeline step): the run, the network, a run to resume."""
+
+    train: TrainConfig
+    model: ModelConfig
+    resume: Path | None = None
+
+
+def train_job(job: TrainJob) -> Path:
+    return train(job.train, job.model, resume=job.resume)
 
 
 def save_epoch(

@@ -77,7 +77,8 @@ def ptq_checkpoint(ptq_graph, ptq_source, tmp_path_factory) -> Path:
 
 
 def run_convert(*args: str) -> dict[str, dict]:
-    """``slfm convert ARGS`` through the real CLI; returns {format: its ``<precision>-<format>.done`` marker}."""
+    """``slfm convert ARGS`` through the real CLI; returns {format: its ``<precision>-<format>`` entry in
+    ``OUT/manifest.json``}."""
     from click.testing import CliRunner
 
     from slfm.cli import main
@@ -86,7 +87,8 @@ def run_convert(*args: str) -> dict[str, dict]:
     precision = args[args.index("--precision") + 1]
     res = CliRunner().invoke(main, ["convert", *args], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    return {p.name.split("-", 1)[1][:-5]: json.loads(p.read_text()) for p in out.glob(f"{precision}-*.done")}
+    entries = json.loads((out / "manifest.json").read_text())
+    return {e["format"]: e for e in entries.values() if e["precision"] == precision}
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +99,7 @@ def artifacts(real_checkpoint, ptq_checkpoint, tmp_path_factory) -> dict[str, Pa
     paths = {}
     for precision, extra in (("fp32", []), ("int8", ["--qat", str(ptq_checkpoint)])):
         done = run_convert("--to", "tflite", "--to", "executorch", "--precision", precision, "--out", str(out), *extra)
-        assert sorted(done) == ["executorch", "tflite"]  # one marker per format made
+        assert sorted(done) == ["executorch", "tflite"]  # one manifest entry per format made
         for fmt, suffix in (("tflite", ".tflite"), ("executorch", ".pte")):
             assert done[fmt]["checkpoint"] == str(real_checkpoint) and done[fmt]["precision"] == precision
             paths[f"{fmt}-{precision}"] = Path(done[fmt]["artifact"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slfm.convert.cli import formats_to_make, marker_path
+from slfm.convert.job import formats_to_make
 
 
 def test_to_accepts_several_formats_and_all():
@@ -14,15 +14,26 @@ def test_to_accepts_several_formats_and_all():
     assert formats_to_make(("all",), "fp32", True)[0] == ["tflite"]  # --nhwc is TFLite only
 
 
-def test_marker_names_match_what_the_pipeline_expects(tmp_path):
+def test_pipeline_plans_one_convert_step_per_int8_graph_format(tmp_path):
     from slfm.pipeline import plan
 
     fmts = ["tflite", "coreml", "executorch"]
     steps = {s.name: s for s in plan(tmp_path, None, Path("data"), "moxa3k", 0, 1, None, fmts, ["local"], 3, 1)}
     art = tmp_path / "artifacts"
-    assert set(steps["convert-fp32"].outputs) == {marker_path(art, "fp32", f) for f in fmts}
+    assert steps["convert-fp32"].config.formats == tuple(fmts) and steps["convert-fp32"].config.out == art
     for fmt in ("tflite", "executorch"):
-        assert steps[f"convert-int8-{fmt}"].outputs == [marker_path(art, "int8", fmt)]
+        job = steps[f"convert-int8-{fmt}"].config
+        assert job.formats == (fmt,) and job.precision == "int8" and job.qat == tmp_path / "qat" / "qat.pt"
+    assert "convert-int8-coreml" not in steps  # the int8 steps are the QAT / PTQ graph formats (Format.int8_graph)
+
+
+def test_unknown_format_is_refused_by_name():
+    import pytest
+
+    from slfm.errors import SlfmError
+
+    with pytest.raises(SlfmError, match="unknown format 'onnx'"):
+        formats_to_make(("onnx",), "fp32", False)
 
 
 def test_checkpoint_argument_is_optional():
@@ -69,7 +80,7 @@ def test_bundled_qat_serves_the_graph_formats_and_core_ml_gets_int8_weights(tmp_
     import json
 
     import slfm.convert.api as api
-    from slfm.convert.cli import _convert
+    from slfm.convert.job import ConvertJob, convert_job
 
     calls = []
 
@@ -78,7 +89,7 @@ def test_bundled_qat_serves_the_graph_formats_and_core_ml_gets_int8_weights(tmp_
         return [Path(out) / f"m.{f}" for f in formats]
 
     monkeypatch.setattr(api, "convert", fake)
-    _convert("aizoo", ("all",), "int8", None, False, False, tmp_path, None, "moxa3k", "train", None, 128)
+    convert_job(ConvertJob(checkpoint="aizoo", precision="int8", out=tmp_path))
     assert calls == [(["tflite", "executorch"], True), (["coreml"], False)]
-    qat = {f: json.loads(marker_path(tmp_path, "int8", f).read_text())["qat"] for f in ("tflite", "coreml")}
-    assert qat["tflite"] and qat["coreml"] is None
+    entries = json.loads((tmp_path / "manifest.json").read_text())
+    assert entries["int8-tflite"]["qat"] and entries["int8-coreml"]["qat"] is None

@@ -61,7 +61,8 @@ def test_converters_runners_contracts_and_apps_read_the_table():
     from slfm.artifact import ArtifactMeta
     from slfm.config import ModelConfig
     from slfm.convert.api import artifact_name, supports
-    from slfm.convert.cli import TO_CHOICES, formats_to_make
+    from slfm.convert.cli import TO_CHOICES
+    from slfm.convert.job import formats_to_make
     from slfm.deploy_cli import ANDROID_MODELS
 
     for name, f in FORMATS.items():

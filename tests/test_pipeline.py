@@ -2,12 +2,15 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from slfm.cli import main
-from slfm.pipeline import Step, StepStatus, run_steps, step_key, up_to_date
+from slfm.eval_job import EvalJob
+from slfm.manifest import Manifest
+from slfm.pipeline import Step, StepStatus, run_steps
 
 pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this file out
 
@@ -18,8 +21,14 @@ def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
     args = ["pipeline", "--checkpoint", "moxa3k", "--formats", "tflite", "--parity-limit", "2", "--out", str(out)]
     r = CliRunner().invoke(main, args, catch_exceptions=False)
     assert r.exit_code == 0, r.output
-    state = json.loads((out / "steps.json").read_text())
-    assert all(s["status"] == "done" for s in state.values())
+    state = json.loads((out / "manifest.json").read_text())
+    assert set(state) == {"convert-fp32", "convert-int8-tflite", "parity"}
+    assert all(s["status"] == "done" and s["outputs"] for s in state.values())
+    # what made each artifact, recorded by the convert step itself
+    made = json.loads((out / "artifacts" / "manifest.json").read_text())
+    assert {e["precision"] for e in made.values()} == {"fp32", "int8"} and all(
+        Path(e["artifact"]).exists() for e in made.values()
+    )
     report = json.loads((out / "report.json").read_text())
     assert {a["format"] for a in report["artifacts"]} == {"tflite"}
     # fp32 and, without any data, int8 from the bundled QAT checkpoint: both checked on real photos
@@ -31,40 +40,48 @@ def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
     assert r.exit_code == 0 and r.output.count("up to date, skipped") == len(state)
 
 
-def test_failing_step_stops_the_chain_and_keeps_earlier_outputs(tmp_path):
+def test_failing_step_stops_the_chain_and_keeps_earlier_outputs(moxa, tmp_path):
     out = tmp_path / "run"
-    first = tmp_path / "first.txt"
+    ok = EvalJob("moxa3k", moxa, limit=2, json_out=tmp_path / "ok.json", threads=1)
     steps = [
-        Step("ok", ["info", "--image-size", "320"], [out / "logs" / "ok.log"]),
-        Step("broken", ["eval", str(tmp_path / "missing.pt"), "--data", str(tmp_path)], [first]),
-        Step("never", ["info"], [tmp_path / "never"]),
+        Step("ok", ok),
+        Step("broken", EvalJob(str(tmp_path / "missing.pt"), tmp_path)),
+        Step("never", ok),
     ]
     from slfm.errors import SlfmError
 
     with pytest.raises(SlfmError, match="step 'broken' failed.*missing.pt"):
         run_steps(steps, out)
-    state = json.loads((out / "steps.json").read_text())
+    state = json.loads((out / "manifest.json").read_text())
     assert state["ok"]["status"] == "done" and state["broken"]["status"] == "failed" and "never" not in state
-    assert "0.24" in (out / "logs" / "ok.log").read_text()  # the earlier step's output is still there
-    assert up_to_date(steps[0], state, step_key(steps[0])) and not up_to_date(steps[1], state, step_key(steps[1]))
+    assert state["ok"]["outputs"] == [str(tmp_path / "ok.json")] and (tmp_path / "ok.json").exists()  # kept
+    manifest = Manifest(out)
+    assert manifest.up_to_date("ok", steps[0].key()) and manifest.up_to_date("broken", steps[1].key()) is None
+    # the step's config travels as data, and reads back equal
+    from slfm.steps import from_json
+
+    assert from_json(json.loads((out / "steps" / "ok.json").read_text())) == ok
 
 
-def test_step_key_follows_input_content_and_code_not_mtimes(tmp_path):
-    """The cache keys on what decides a step's output: an edited input or other code reruns it, a touch does not."""
+def test_step_key_follows_settings_and_input_content_not_mtimes_or_command_lines(tmp_path):
+    """The cache keys on what decides a step's output: an edited input, another setting or other code reruns
+    it; a touch does not."""
     import os
 
     data = tmp_path / "in.bin"
     data.write_bytes(b"weights v1")
-    step = Step("s", ["info"], [tmp_path / "out"], [data])
-    key = step_key(step, code="c1")
+    job = EvalJob(str(data), tmp_path, limit=3)
+    key = Step("s", job, [data]).key(code="c1")
     os.utime(data, (1, 1))  # older mtime, same content: same key
-    assert step_key(step, code="c1") == key
+    assert Step("s", job, [data]).key(code="c1") == key
     data.write_bytes(b"weights v2")
-    assert step_key(step, code="c1") != key
+    assert Step("s", job, [data]).key(code="c1") != key
     data.write_bytes(b"weights v1")
-    assert step_key(step, code="c2") != key  # an upgrade of slfm (its source or version) reruns the step
-    assert step_key(Step("s", ["info", "--image-size", "320"], [], [data]), code="c1") != key
-    from slfm.pipeline import code_fingerprint
+    assert Step("s", job, [data]).key(code="c2") != key  # an upgrade of slfm (its source or version) reruns the step
+    assert Step("s", EvalJob(str(data), tmp_path, limit=4), [data]).key(code="c1") != key  # another setting
+    # a setting left at its default and the same setting given explicitly are one config: one key
+    assert Step("s", EvalJob(str(data), tmp_path, limit=3, bootstrap=0), [data]).key(code="c1") == key
+    from slfm.fingerprint import code_fingerprint
 
     assert code_fingerprint() == code_fingerprint() and len(code_fingerprint()) == 64
 
@@ -84,18 +101,18 @@ def test_rerun_with_new_weights_moves_the_old_weights_artifacts_aside(tmp_path):
             art / f"{name}.tflite", ArtifactMeta.from_model_config(ModelConfig(), "tflite", "fp32", source_sha256=sha)
         )
     (art / "notes.json").write_text("{}")  # not an artifact's sidecar: left alone
-    (art / "fp32-tflite.done").write_text("")
+    Manifest(art).record("fp32-tflite", "k", [art / "new.tflite"])
     lines = []
     moved = retire_stale_artifacts(art, ckpt, tmp_path / "stale", echo=lines.append)
     assert moved == [tmp_path / "stale" / "old.tflite"]
     assert (tmp_path / "stale" / "old.tflite").read_bytes() == b"old"  # kept, not deleted
     assert (tmp_path / "stale" / "old.tflite.json").exists() and not (art / "old.tflite").exists()
-    assert (art / "new.tflite").exists() and (art / "notes.json").exists() and not (art / "fp32-tflite.done").exists()
+    assert (art / "new.tflite").exists() and (art / "notes.json").exists() and Manifest(art).entries == {}
     assert "old" not in lines[0] and str(tmp_path / "stale") in lines[0]
-    # nothing stale: nothing moved, markers kept
-    (art / "fp32-tflite.done").write_text("")
+    # nothing stale: nothing moved, records kept
+    Manifest(art).record("fp32-tflite", "k", [art / "new.tflite"])
     assert retire_stale_artifacts(art, ckpt, tmp_path / "stale2") == []
-    assert (art / "fp32-tflite.done").exists() and not (tmp_path / "stale2").exists()
+    assert "fp32-tflite" in Manifest(art).entries and not (tmp_path / "stale2").exists()
 
 
 def test_main_job_takes_int8_from_the_bundled_qat_checkpoint(tmp_path):
@@ -111,11 +128,11 @@ def test_main_job_takes_int8_from_the_bundled_qat_checkpoint(tmp_path):
         steps = {s.name: s for s in plan(tmp_path, None, data, "moxa3k", 0, 0, None, fmts, ["local"], 3, 1)}
         assert "qat" not in steps
         for fmt in fmts:
-            args = steps[f"convert-int8-{fmt}"].args
-            assert args[args.index("--qat") + 1] == str(bundled_qat(ckpt))
+            assert steps[f"convert-int8-{fmt}"].config.qat == bundled_qat(ckpt)
+            assert bundled_qat(ckpt) in steps[f"convert-int8-{fmt}"].inputs  # its content decides the artifact
     steps = {s.name: s for s in plan(tmp_path, None, tmp_path, "moxa3k", 0, 3, None, fmts, ["local"], 3, 1)}
-    assert steps["qat"].args[steps["qat"].args.index("--epochs") + 1] == "3"
-    assert str(tmp_path / "qat" / "qat.pt") in steps["convert-int8-tflite"].args
+    assert steps["qat"].config.config.epochs == 3
+    assert steps["convert-int8-tflite"].config.qat == tmp_path / "qat" / "qat.pt"
     other = tmp_path / "other.pt"
     other.write_bytes(ckpt.read_bytes() + b"")  # same bytes: same hash, so still the bundled QAT's source
     assert bundled_qat(other) == bundled_qat(ckpt)
@@ -124,7 +141,8 @@ def test_main_job_takes_int8_from_the_bundled_qat_checkpoint(tmp_path):
     model, _ = load_model(ckpt)
     save_checkpoint(other, model, model.config)  # the same weights saved anew: another file, no bundled QAT
     steps = {s.name: s for s in plan(tmp_path, other, None, "moxa3k", 0, 0, None, fmts, ["local"], 3, 1)}
-    assert "--ptq" in steps["convert-int8-tflite"].args and "--qat" not in steps["convert-int8-tflite"].args
+    job = steps["convert-int8-tflite"].config
+    assert job.ptq and job.qat is None
 
 
 def test_bundled_qat_checkpoints_belong_to_the_bundled_weights():
@@ -141,7 +159,7 @@ def test_bundled_qat_checkpoints_belong_to_the_bundled_weights():
 def test_a_running_step_shows_its_progress_and_elapsed_time_on_the_console(moxa, tmp_path):
     lines = []
     status = StepStatus(lines.append, every=0.5, live=False)
-    step = Step("eval", ["eval", "moxa3k", "--data", str(moxa), "--limit", "30", "--threads", "1"], [])
+    step = Step("eval", EvalJob("moxa3k", moxa, limit=30, threads=1), threads=1)
     run_steps([step], tmp_path / "run", echo=lines.append, status=status)
     progress = [ln for ln in lines if re.match(r"\[1/1\] eval: \d+:\d\d elapsed", ln)]
     assert any(re.search(r"\d+/30 \[", ln) for ln in progress), lines  # tqdm's count and ETA, from the log

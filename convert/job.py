@@ -15,10 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click
+
+from slfm.config_cli import opt
 from slfm.errors import SlfmError
-from slfm.formats import FORMATS
+from slfm.formats import FORMATS, PRECISIONS
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.manifest import Manifest, config_json, step_key
+from slfm.options import POSITIVE
 from slfm.outputs import folder_lock
 
 
@@ -26,17 +30,34 @@ from slfm.outputs import folder_lock
 class ConvertJob:
     checkpoint: str | None = None  # a path, a bundled name, or None: the bundled weights for ``kind``
     formats: tuple[str, ...] = ("all",)  # format names, or "all": every format that takes these options
-    precision: str = "fp32"
-    qat: Path | None = None  # int8 from this quantized checkpoint [default: the bundled QAT of bundled weights]
-    ptq: bool = False  # int8 by PTQ here even where a QAT checkpoint exists
-    nhwc: bool = False
-    coreml_nms: bool = False
+    precision: str = field(default="fp32", metadata=opt("", choices=PRECISIONS))
+    qat: Path | None = field(
+        default=None,
+        metadata=opt(
+            "int8 from this quantized checkpoint (slfm qat / slfm ptq)  [default: the bundled QAT checkpoint of "
+            "bundled weights; PTQ here for other weights]",
+            click.Path(path_type=Path),
+            show_default=False,
+        ),
+    )
+    ptq: bool = field(
+        default=False,
+        metadata=opt("int8 by post-training quantization here, even where a QAT checkpoint exists", flag="--ptq"),
+    )
+    nhwc: bool = field(default=False, metadata=opt("TFLite: channels-last input [1, S, S, 3]", flag="--nhwc"))
+    coreml_nms: bool = field(
+        default=False,
+        metadata=opt(
+            "Core ML: a pipeline with decode and NMS inside, for Vision (VNRecognizedObjectObservation with labels)",
+            flag="--coreml-nms",
+        ),
+    )
     out: Path = Path("artifacts")
     data: Path | None = None  # PTQ calibration data (default: scikit-image's photos)
     kind: str = "moxa3k"
     split: str = "train"
     class_map: dict | None = None
-    calib: int = 128
+    calib: int = field(default=128, metadata=opt("PTQ calibration images", POSITIVE))
     command: str = "slfm convert"  # recorded in the manifest
 
 

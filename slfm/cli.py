@@ -17,7 +17,6 @@ from slfm.options import (
     FRACTION,
     IMAGE_SIZE,
     IN_FILE,
-    NON_NEGATIVE,
     OUT_DIR,
     OUT_FILE,
     POSITIVE,
@@ -29,7 +28,7 @@ from slfm.options import (
     repeated_dataset_options,
     threads_option,
 )
-from slfm.postprocess import DEMO, EVAL
+from slfm.postprocess import DEMO
 
 # Commands that live in the feature packages, imported only when used (keeps `slfm --help` fast and lets
 # the core install without the converter toolchains).
@@ -78,6 +77,13 @@ class Group(LazyGroup):
 def main() -> None:
     """slfm: train, quantize, convert and verify SL-FMDet face-mask detectors."""
     warnings.showwarning = _show_warning
+
+
+def _eval_config_options(f):
+    from slfm.config_cli import config_options
+    from slfm.eval_job import EvalJob
+
+    return config_options(EvalJob)(f)
 
 
 def _train_config_options(f):
@@ -236,47 +242,9 @@ def _runtime_option(f):
     help="write the report here (and a PR plot beside it, .png)",
 )
 @limit_option("images of the split")
-@click.option(
-    "--score-threshold",
-    type=FRACTION,
-    default=EVAL.score_threshold,
-    show_default=True,
-    help="keep scores above this",
-)
-@click.option("--nms-iou", type=FRACTION, default=EVAL.nms_iou, show_default=True, help="NMS IoU within each class")
-@click.option(
-    "--cross-class-iou",
-    type=FRACTION,
-    default=EVAL.cross_class_iou,
-    show_default=True,
-    help="also drop a box under a higher-scoring box of the other class at this IoU (the demo uses "
-    f"{DEMO.cross_class_iou}; 0: off, as the paper's mAP protocol)",
-)
-@click.option(
-    "--bootstrap",
-    type=NON_NEGATIVE,
-    default=0,
-    show_default=True,
-    help="also resample the test images N times: mAP@0.5's spread (std, 5th-95th percentile)",
-)
+@_eval_config_options  # slfm.eval_job.EvalJob's postprocessing and bootstrap fields
 @threads_option
-def eval_cmd(
-    model,
-    data,
-    kind,
-    split,
-    class_map,
-    mode,
-    size,
-    runtime,
-    json_out,
-    limit,
-    score_threshold,
-    nms_iou,
-    cross_class_iou,
-    bootstrap,
-    threads,
-):
+def eval_cmd(model, data, kind, split, class_map, mode, size, runtime, json_out, limit, threads, **settings):
     """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint or an artifact on a dataset split.
 
     CHECKPOINT: a path, or 'aizoo' / 'moxa3k' for the bundled weights (default: those of --dataset).
@@ -296,11 +264,8 @@ def eval_cmd(
         runtime=runtime,
         json_out=Path(json_out) if json_out else None,
         limit=limit,
-        score_threshold=score_threshold,
-        nms_iou=nms_iou,
-        cross_class_iou=cross_class_iou,
-        bootstrap=bootstrap,
         threads=threads,
+        **settings,
     )
     s = eval_job(job, click.echo)
     keys = ("images", "ap50", "map50", "map50_95", "map50_bootstrap")

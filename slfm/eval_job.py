@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from slfm.postprocess import EVAL
+from slfm.config_cli import opt
+from slfm.options import FRACTION, NON_NEGATIVE
+from slfm.postprocess import DEMO, EVAL
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,22 @@ class EvalJob:
     runtime: str = "auto"
     json_out: Path | None = None  # report (+ PR curves beside it)
     limit: int | None = None
-    score_threshold: float = EVAL.score_threshold
-    nms_iou: float = EVAL.nms_iou
-    cross_class_iou: float = EVAL.cross_class_iou
-    bootstrap: int = 0
+    score_threshold: float = field(default=EVAL.score_threshold, metadata=opt("keep scores above this", FRACTION))
+    nms_iou: float = field(default=EVAL.nms_iou, metadata=opt("NMS IoU within each class", FRACTION))
+    cross_class_iou: float = field(
+        default=EVAL.cross_class_iou,
+        metadata=opt(
+            "also drop a box under a higher-scoring box of the other class at this IoU (the demo uses "
+            f"{DEMO.cross_class_iou}; 0: off, as the paper's mAP protocol)",
+            FRACTION,
+        ),
+    )
+    bootstrap: int = field(
+        default=0,
+        metadata=opt(
+            "also resample the test images N times: mAP@0.5's spread (std, 5th-95th percentile)", NON_NEGATIVE
+        ),
+    )
     threads: int = 1
 
 

@@ -240,8 +240,8 @@ def plan(
     from slfm.checkpoint import bundled_qat, resolve_checkpoint
     from slfm.config import ModelConfig
     from slfm.convert.job import ConvertJob
-    from slfm.inputs import data_specs
     from slfm.device_tests.parity import ParityOptions
+    from slfm.inputs import data_specs
     from slfm.quantize.qat import QATConfig, QATJob
     from slfm.train import TrainConfig, TrainJob
 

@@ -53,13 +53,15 @@ def test_a_bad_value_is_a_usage_error_naming_the_option():
         assert res.exit_code == 2 and name in res.output
 
 
-def test_train_and_qat_options_are_their_configs_fields():
+def test_commands_options_are_their_configs_fields():
     """Each config field with opt() is an option of the command, with the config's default."""
     from slfm.cli import main
+    from slfm.convert.job import ConvertJob
+    from slfm.eval_job import EvalJob
     from slfm.quantize.qat import QATConfig
     from slfm.train import TrainConfig
 
-    for command, cls in (("train", TrainConfig), ("qat", QATConfig)):
+    for command, cls in (("train", TrainConfig), ("qat", QATConfig), ("eval", EvalJob), ("convert", ConvertJob)):
         cmd = main.get_command(click.Context(main), command)
         params = {p.name: p for p in cmd.params}
         wanted = option_fields(cls)

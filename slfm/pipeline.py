@@ -79,8 +79,12 @@ def changed_fields(config: Any) -> dict:
 
 
 def _short(value: Any) -> Any:
+    import dataclasses
+
     if isinstance(value, Path):
         return str(value)
+    if dataclasses.is_dataclass(value):  # e.g. a parity data source: its values, colon-separated
+        return ":".join(str(_short(getattr(value, f.name))) for f in dataclasses.fields(value))
     if isinstance(value, list | tuple):
         return ",".join(str(_short(v)) for v in value)
     return value

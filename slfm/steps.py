@@ -6,11 +6,11 @@ of (kind, config) and runs each one with :func:`run_step`. Python users call the
     from slfm.convert.job import ConvertJob, convert_job
     convert_job(ConvertJob(checkpoint="moxa3k", formats=("tflite",), out=Path("artifacts")))
 
-The pipeline runs each step in a fresh interpreter (``python -m slfm.steps KIND CONFIG.json RESULT.json``):
-converters and runtimes then never share a process (memory, thread pools, global registrations), and the
-step's whole output, native libraries' included, lands in its log. The config travels as data (JSON, read
-back into its dataclass by :func:`slfm.manifest.config_from_json`); the kind is looked up in :data:`KINDS`,
-so the file names no code.
+The pipeline runs each step in a fresh interpreter (``python -m slfm.steps CONFIG.json RESULT.json [THREADS]``,
+the kind named inside CONFIG.json): converters and runtimes then never share a process (memory, thread pools,
+global registrations), and the step's whole output, native libraries' included, lands in its log. The config
+travels as data (JSON, read back into its dataclass by :func:`slfm.manifest.config_from_json`); the kind is
+looked up in :data:`KINDS`, so the file names no code.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -94,7 +94,7 @@ def build(opts: dict, echo=click.echo) -> dict:
     if opts["rebuild"]:
         cache.drop()
     base = {"checkpoint": file_sha256(ckpt), "forms": FORMS_VERSION, "code": code_fingerprint()}
-    model, fp32_ckpt = load_model(ckpt)
+    _, fp32_ckpt = load_model(ckpt)  # validated; its training recipe keys the QAT build
     rows: list[Row] = opts["rows"]
 
     def step(name, key, make):
@@ -123,7 +123,7 @@ def build(opts: dict, echo=click.echo) -> dict:
             sources["ptq"] = e
     if any(r.int8 == "qat" for r in rows):
         try:
-            sources["qat"], qat_info = _qat_source(opts, base, model, fp32_ckpt, step)
+            sources["qat"], qat_info = _qat_source(opts, base, fp32_ckpt, step, echo)
         except Exception as e:
             sources["qat"] = e
     arts: dict[str, Path] = {}
@@ -150,11 +150,10 @@ def build(opts: dict, echo=click.echo) -> dict:
     return {"artifacts": arts, "failed": failed, "qat_config": qat_info, "calib": opts["calib"]}
 
 
-def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[tuple[Path, str], dict]:
+def _qat_source(opts: dict, base: dict, fp32_ckpt: dict, step, echo=click.echo) -> tuple[tuple[Path, str], dict]:
     """(QAT checkpoint, its cache key) and how it was made: --qat, the bundled one, or trained here."""
     from slfm.checkpoint import bundled_qat, file_sha256, read_data
-    from slfm.quantize.qat import QATConfig, qat, trained_recipe
-    from slfm.voc import load_dataset
+    from slfm.quantize.qat import QATConfig, QATJob, qat_job, trained_recipe
 
     ckpt = opts["checkpoint"]
     given = opts.get("qat") or (bundled_qat(ckpt) if not opts["qat_epochs"] else None)
@@ -164,23 +163,21 @@ def _qat_source(opts: dict, base: dict, model, fp32_ckpt: dict, step) -> tuple[t
         read_quantized(given)  # a clear error now (naming the file) rather than inside a converter
         qat_ckpt, qat_key = Path(given), _key(**base, qat=file_sha256(given))
         click.echo(f"QAT: {qat_ckpt.name} (--qat-epochs N trains one here)")
-    else:
-        from slfm.quantize.qat import qat_splits
+    else:  # what `slfm qat` makes (qat_job: the checkpoint's data recipe, fit / holdout splits), with this budget
+        from slfm.manifest import config_json
 
-        qcfg = QATConfig(
-            epochs=opts["qat_epochs"] or QATConfig.epochs,
-            limit=opts["qat_limit"],
-            lr=opts["qat_lr"],
-            **trained_recipe(fp32_ckpt),  # the weights' own data recipe (whole-image share, class balance)
+        job = QATJob(
+            str(ckpt),
+            Path(opts["data"]),
+            opts["kind"],
+            out=opts["work"] / "qat",
+            config=QATConfig(epochs=opts["qat_epochs"] or QATConfig.epochs, limit=opts["qat_limit"], lr=opts["qat_lr"]),
+            command="slfm bench artifacts",
         )
-        fit, holdout = qat_splits(opts["kind"], None, None)
-        qat_key = _key(**base, qat=asdict(qcfg), splits=[fit, holdout])
+        qat_key = _key(**base, qat=config_json(job), recipe=trained_recipe(fp32_ckpt))
 
         def make_qat():
-            train = load_dataset(opts["data"], opts["kind"], fit)
-            val = load_dataset(opts["data"], opts["kind"], holdout) if holdout else None
-            out = opts["work"] / "qat" / "qat.pt"
-            return [qat(model, train, qcfg, ["xnnpack", "litert"], out, val, source_checkpoint=str(ckpt))]
+            return [qat_job(job, echo)]
 
         (qat_ckpt,) = step("qat", qat_key, make_qat)
     q = read_data(qat_ckpt)

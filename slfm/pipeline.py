@@ -40,6 +40,11 @@ from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
 from slfm.outputs import write_text
 from slfm.steps import kind_of, to_json
 
+# Settings that say how a step runs, not what it makes: left out of its cache key. The default thread count
+# follows the machine's load (slfm.options.default_threads), so a key holding it would rerun a finished step
+# whenever the load moved; a step's record keeps the threads it ran with, and --force remeasures.
+EXECUTION_FIELDS = ("threads", "progress")
+
 
 @dataclass
 class Step:
@@ -53,7 +58,9 @@ class Step:
         return kind_of(self.config)
 
     def key(self, code: str | None = None) -> str:
-        return step_key(self.name, to_json(self.config), self.inputs, code)
+        settings = to_json(self.config)
+        settings["config"] = {k: v for k, v in settings["config"].items() if k not in EXECUTION_FIELDS}
+        return step_key(self.name, settings, self.inputs, code)
 
     @property
     def summary(self) -> str:
@@ -192,7 +199,9 @@ def run_steps(
         head = f"[{i}/{len(steps)}] {step.name}"
         key = step.key(code)  # after the earlier steps ran: their outputs are this step's inputs
         if not force and manifest.up_to_date(step.name, key) is not None:
-            echo(f"{head}: up to date, skipped ({step.summary})")
+            ran = manifest.entries[step.name].get("threads")
+            note = f"; ran at {ran} threads, --force reruns at {step.threads}" if ran != step.threads else ""
+            echo(f"{head}: up to date, skipped ({step.summary}{note})")
             manifest.entries[step.name]["skipped"] = True
             continue
         echo(f"{head}: {step.summary}")
@@ -212,6 +221,7 @@ def run_steps(
         outputs = [Path(p) for p in json.loads(result.read_text())["outputs"]] if result.exists() else []
         ok = returncode == 0 and result.exists() and all(p.exists() for p in outputs)
         info = {"kind": step.kind, "config": str(config), "seconds": seconds, "log": str(log), "skipped": False}
+        info |= {"threads": step.threads}
         manifest.record(step.name, key, outputs, "done" if ok else "failed", **info)
         if not ok:
             tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:] or ["(no output)"]

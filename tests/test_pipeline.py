@@ -19,7 +19,7 @@ def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
     pytest.importorskip("litert_torch")
     out = tmp_path / "run"
     args = ["pipeline", "--checkpoint", "moxa3k", "--formats", "tflite", "--parity-limit", "2", "--out", str(out)]
-    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    r = CliRunner().invoke(main, [*args, "--threads", "1"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     state = json.loads((out / "manifest.json").read_text())
     assert set(state) == {"convert-fp32", "convert-int8-tflite", "parity"}
@@ -35,9 +35,10 @@ def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
     assert {a["precision"] for a in report["artifacts"]} == {"fp32", "int8"}
     assert all(a["passed"] is True for a in report["artifacts"])
     assert all(a["snr_db"] > 40 for a in report["artifacts"] if a["precision"] == "fp32")
-    # a rerun finds every step up to date
-    r = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert r.exit_code == 0 and r.output.count("up to date, skipped") == len(state)
+    # a rerun finds every step up to date, at another thread count too (the default one follows the load)
+    r = CliRunner().invoke(main, [*args, "--threads", "2"], catch_exceptions=False)
+    assert r.exit_code == 0 and r.output.count("up to date, skipped") == len(state), r.output
+    assert "ran at 1 threads, --force reruns at 2" in r.output
 
 
 def test_failing_step_stops_the_chain_and_keeps_earlier_outputs(moxa, tmp_path):
@@ -81,6 +82,9 @@ def test_step_key_follows_settings_and_input_content_not_mtimes_or_command_lines
     assert Step("s", EvalJob(str(data), tmp_path, limit=4), [data]).key(code="c1") != key  # another setting
     # a setting left at its default and the same setting given explicitly are one config: one key
     assert Step("s", EvalJob(str(data), tmp_path, limit=3, bootstrap=0), [data]).key(code="c1") == key
+    # how many threads ran it is not what it made: the default follows the machine's load, and a finished step
+    # must not rerun because the load moved (a CI failure: the rerun's parity step had other threads)
+    assert Step("s", EvalJob(str(data), tmp_path, limit=3, threads=2), [data], threads=2).key(code="c1") == key
     from slfm.fingerprint import code_fingerprint
 
     assert code_fingerprint() == code_fingerprint() and len(code_fingerprint()) == 64

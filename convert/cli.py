@@ -16,22 +16,12 @@ from slfm.config_cli import config_options
 from slfm.convert.job import ConvertJob
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
-from slfm.options import OUT_DIR, class_map_of, threads_option
-
-TO_CHOICES = [*FORMAT_NAMES, "all"]
+from slfm.options import OUT_DIR, choices_option, class_map_of, threads_option
 
 
 @click.command()
 @click.argument("checkpoint", required=False, default=None)
-@click.option(
-    "--to",
-    "to",
-    type=click.Choice(TO_CHOICES),
-    multiple=True,
-    default=["all"],
-    show_default=True,
-    help="format(s); repeat for several (--to tflite --to executorch)",
-)
+@choices_option("--to", None, tuple(FORMAT_NAMES), "format(s)", expand=False)
 @config_options(ConvertJob, only=("precision", "qat", "ptq", "nhwc", "coreml_nms"))
 @click.option("--out", type=OUT_DIR, default=Path("artifacts"), show_default=True)
 @click.option(

@@ -25,7 +25,7 @@ from slfm.formats import FORMATS, PRECISIONS, format_of
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
 from slfm.manifest import Manifest, step_key
-from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, limit_option
+from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, choices_option, limit_option
 
 RUNNABLE = tuple(n for n, f in FORMATS.items() if not f.platforms)  # formats that run on any CPU (Core ML: macOS)
 INT8_SOURCES = ("ptq", "qat")
@@ -581,13 +581,8 @@ def chart(report: dict, path: Path) -> None:
     help="where artifacts and quantized checkpoints are built (reused while their inputs are unchanged)",
 )
 @click.option("--rebuild", is_flag=True, help="rebuild every artifact even if the work folder has it")
-@click.option(
-    "--formats",
-    default=",".join(FORMAT_NAMES),
-    show_default=True,
-    help="formats to build, comma-separated ('' for none: only --artifact rows)",
-)
-@click.option("--precisions", default=",".join(PRECISIONS), show_default=True, help="comma-separated")
+@choices_option("--to", "--formats", tuple(FORMAT_NAMES), "formats to build (none: --artifact rows)", ("all", "none"))
+@choices_option("--precision", "--precisions", tuple(PRECISIONS), "precisions to build")
 @click.option("--int8", "int8_sources", default="ptq,qat", show_default=True, help="int8 rows: ptq, qat or both")
 @click.option(
     "--artifact",
@@ -626,8 +621,8 @@ def artifacts(
     threads,
     work,
     rebuild,
-    formats,
-    precisions,
+    to,
+    precision,
     int8_sources,
     extra,
     min_map,
@@ -668,8 +663,8 @@ def artifacts(
         threads=thread_list,
         work=Path(work),
         rebuild=rebuild,
-        formats=listed(formats, FORMAT_NAMES, "formats"),
-        precisions=listed(precisions, PRECISIONS, "precisions"),
+        formats=to,
+        precisions=precision,
         int8=listed(int8_sources, INT8_SOURCES, "int8"),
         artifacts=tuple(Path(p) for p in extra),
         min_map=min_map,

@@ -250,3 +250,51 @@ def class_map_of(spec):
     from slfm.voc import parse_class_map
 
     return parse_class_map(spec) if spec else None
+
+
+def choices_option(
+    name: str,
+    legacy: str | None,
+    choices: tuple[str, ...],
+    what: str,
+    extra: tuple[str, ...] = ("all",),
+    expand: bool = True,
+):
+    """``--NAME X``, repeatable: one spelling in every command that takes several formats or precisions
+    (``--to tflite --to executorch``; ``all``, the default, is every choice; ``none``, where offered, is none).
+    The old comma-separated ``--LEGACY a,b`` still works, hidden, with a deprecation note. The command receives
+    the chosen values, each once, in the table's order (``expand=False``: as given, ``all`` kept)."""
+    dest = name.lstrip("-").replace("-", "_")
+
+    def callback(ctx, param, value):
+        if not expand:
+            return value
+        old = ctx.params.pop(f"_{dest}_legacy", None)
+        if old is not None:
+            click.echo(f"warning: {legacy} a,b is deprecated; use {name} X (repeatable)", err=True)
+            value = tuple(v.strip() for v in old.split(",") if v.strip()) or ("none",)
+            bad = [v for v in value if v not in (*choices, *extra)]
+            if bad:
+                raise click.BadParameter(f"unknown {bad[0]!r} (choose from {', '.join(choices)})", param_hint=legacy)
+        if "all" in value:
+            return tuple(choices)
+        return tuple(c for c in choices if c in value)
+
+    def decorate(f):
+        f = click.option(
+            name,
+            dest,
+            type=click.Choice([*choices, *extra]),
+            multiple=True,
+            default=["all"],
+            show_default=True,
+            callback=callback,
+            help=f"{what}; repeat for several ({name} {choices[0]} {name} {choices[-1]})"
+            + (", none for none" if "none" in extra else ""),
+        )(f)
+        if legacy is None:
+            return f
+        # the old spelling is parsed first (is_eager), so the new option's callback can read it
+        return click.option(legacy, f"_{dest}_legacy", default=None, hidden=True, is_eager=True)(f)
+
+    return decorate

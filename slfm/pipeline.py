@@ -36,7 +36,7 @@ from slfm.formats import FORMATS
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS, eval_splits_help
 from slfm.manifest import Manifest, step_key
-from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, threads_option
+from slfm.options import NON_NEGATIVE, OUT_DIR, POSITIVE, choices_option, threads_option
 from slfm.outputs import write_text
 from slfm.steps import kind_of, to_json
 
@@ -347,7 +347,7 @@ def plan(
     help="train QAT for N epochs on --data (0: int8 from the bundled QAT checkpoint of bundled weights, else PTQ)",
 )
 @click.option("--qat-limit", type=POSITIVE, default=None, help="QAT on N training images")
-@click.option("--formats", default=",".join(FORMAT_NAMES), show_default=True, help="comma-separated")
+@choices_option("--to", "--formats", tuple(FORMAT_NAMES), "formats to convert to")
 @click.option(
     "--target",
     "targets",
@@ -370,7 +370,7 @@ def pipeline(
     train_epochs,
     qat_epochs,
     qat_limit,
-    formats,
+    to,
     targets,
     parity_limit,
     parity_split,
@@ -383,10 +383,7 @@ def pipeline(
     int8 artifacts come from the bundled QAT checkpoint when the weights are bundled ones."""
     if data is not None and not Path(data).exists():
         raise SlfmError(f"--data: folder not found: {data}")
-    fmts = [f.strip() for f in formats.split(",") if f.strip()]
-    unknown = [f for f in fmts if f not in FORMAT_NAMES]
-    if unknown:
-        raise SlfmError(f"--formats {formats!r}: unknown {unknown[0]!r} (choose from {', '.join(FORMAT_NAMES)})")
+    fmts = list(to)
     steps = plan(
         out,
         checkpoint,

@@ -37,7 +37,7 @@ def test_failed_rows_are_rows_and_the_gate_names_them(artifacts, real_checkpoint
         real_checkpoint,
         moxa,
         tmp_path,
-        *("--formats", "tflite", "--precisions", "int8", "--int8", "qat", "--qat", junk),
+        *("--to", "tflite", "--precision", "int8", "--int8", "qat", "--qat", junk),
         *("--artifact", good, "--artifact", artifacts["executorch-int8"], "--artifact", broken),
         *("--min-map", 0.3),
     )
@@ -72,7 +72,7 @@ def test_failed_rows_are_rows_and_the_gate_names_them(artifacts, real_checkpoint
 
 def test_min_map_floor_fails_a_row_that_runs(artifacts, real_checkpoint, moxa, tmp_path):
     good = artifacts["tflite-fp32"]
-    args = ("--formats", "", "--artifact", good)
+    args = ("--to", "none", "--artifact", good)
     code, out, report = bench(real_checkpoint, moxa, tmp_path, *args, "--min-map", 0.05)
     assert code == 0, out
     got = next(r for r in report["rows"] if r["model"] == f"file {good.name}")["map50"]

@@ -188,3 +188,30 @@ def test_resume_needs_only_the_checkpoint(trained, tmp_path):
         assert [line.split(",")[0] for line in f.read().splitlines()[1:]] == ["1", "2"]
     r = CliRunner().invoke(main, ["train", "--init", "none"])
     assert r.exit_code == 2 and "--data" in r.output
+
+
+def test_several_formats_or_precisions_are_one_repeatable_option_and_the_old_commas_still_work():
+    """--to / --precision, repeatable, in every command that takes several (convert, pipeline, bench); the old
+    comma lists (--formats a,b) parse to the same values with a deprecation note, and a wrong name is refused."""
+    import click
+
+    from slfm.options import choices_option
+
+    @click.command()
+    @choices_option("--to", "--formats", ("tflite", "coreml", "executorch"), "formats", ("all", "none"))
+    def cmd(to):
+        click.echo(",".join(to) or "-")
+
+    def out(*args):
+        r = CliRunner().invoke(cmd, list(args))
+        return r.exit_code, r.output.strip().splitlines()
+
+    assert out() == (0, ["tflite,coreml,executorch"])  # all, in the table's order
+    assert out("--to", "executorch", "--to", "tflite", "--to", "tflite") == (0, ["tflite,executorch"])
+    assert out("--to", "none") == (0, ["-"])
+    code, lines = out("--formats", "executorch,tflite")
+    assert code == 0 and lines[-1] == "tflite,executorch" and "deprecated; use --to" in lines[0]
+    assert out("--formats", "")[1][-1] == "-"
+    code, lines = out("--formats", "onnx")
+    assert code == 2 and "unknown 'onnx'" in lines[-1]
+    assert out("--to", "onnx")[0] == 2

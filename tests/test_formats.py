@@ -61,9 +61,11 @@ def test_converters_runners_contracts_and_apps_read_the_table():
     from slfm.artifact import ArtifactMeta
     from slfm.config import ModelConfig
     from slfm.convert.api import artifact_name, supports
-    from slfm.convert.cli import TO_CHOICES
+    from slfm.convert.cli import convert
     from slfm.convert.job import formats_to_make
     from slfm.deploy_cli import ANDROID_MODELS
+    from slfm.device_tests.bench import artifacts
+    from slfm.pipeline import pipeline
 
     for name, f in FORMATS.items():
         assert artifact_name(name, 320, "fp32", None, False).endswith(f.suffix)
@@ -74,7 +76,10 @@ def test_converters_runners_contracts_and_apps_read_the_table():
         assert (supports(name, "fp32", nhwc=True) is None) == f.nhwc
     with pytest.raises(ValueError, match="format"):
         ArtifactMeta.from_dict({**__import__("json").loads(meta.to_json()), "format": "onnx"})
-    assert TO_CHOICES == [*NAMES, "all"]
+    # one spelling for "these formats" (--to, repeatable) in every command that takes several, from the table
+    for cmd in (convert, pipeline, artifacts):
+        (to,) = [p for p in cmd.params if p.name == "to"]
+        assert to.multiple and to.opts == ["--to"] and list(to.type.choices)[: len(NAMES)] == list(NAMES), cmd.name
     assert formats_to_make(("all",), "fp32", False)[0] == list(NAMES)
     assert ANDROID_MODELS == {n: "model" + FORMATS[n].suffix for n, f in FORMATS.items() if "android" in f.deploy}
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # the quick subset (make test-fast) leaves this f
 def test_pipeline_runs_skips_and_keeps_outputs(tmp_path):
     pytest.importorskip("litert_torch")
     out = tmp_path / "run"
-    args = ["pipeline", "--checkpoint", "moxa3k", "--formats", "tflite", "--parity-limit", "2", "--out", str(out)]
+    args = ["pipeline", "--checkpoint", "moxa3k", "--to", "tflite", "--parity-limit", "2", "--out", str(out)]
     r = CliRunner().invoke(main, [*args, "--threads", "1"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     state = json.loads((out / "manifest.json").read_text())

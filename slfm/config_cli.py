@@ -33,12 +33,13 @@ def option_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if _KEY in f.metadata]
 
 
-def _default(f: dataclasses.Field) -> Any:
+def field_default(f: dataclasses.Field, missing: Any = None) -> Any:
+    """A dataclass field's default (its factory's value), or ``missing`` when it has none."""
     if f.default is not dataclasses.MISSING:
         return f.default
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
-    return None
+    return missing
 
 
 def _is_bool(cls: type, f: dataclasses.Field) -> bool:
@@ -58,7 +59,7 @@ def config_options(
                 continue
             m = field.metadata[_KEY]
             name = field.name.replace("_", "-")
-            default = defaults.get(field.name, _default(field))
+            default = defaults.get(field.name, field_default(field))
             kw: dict[str, Any] = {"default": default, "help": m["help"], "show_default": m["show_default"]}
             if _is_bool(cls, field):
                 decls = [m["flag"]] if m["flag"] else [f"--{name}/--no-{name}"]

@@ -71,16 +71,12 @@ class Step:
 def changed_fields(config: Any) -> dict:
     import dataclasses
 
+    from slfm.config_cli import field_default
+
     out = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            default = f.default_factory()
-        else:
-            default = dataclasses.MISSING
-        if value != default and f.name not in ("command", "thresholds"):
+        if value != field_default(f, dataclasses.MISSING) and f.name not in ("command", "thresholds"):
             out[f.name] = changed_fields(value) if dataclasses.is_dataclass(value) else _short(value)
     return out
 

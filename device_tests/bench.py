@@ -356,6 +356,11 @@ def measure(opts: dict, built: dict, echo=click.echo) -> tuple[list[dict], int]:
             if k != "pytorch fp32":
                 spread = paired_bootstrap_delta(dets["pytorch fp32"], dets[k], boxes, labels, opts["bootstrap"])
                 rows[k]["delta_map50_bootstrap"] = spread
+        for fmt in RUNNABLE:  # "QAT ahead of PTQ" is a difference of two int8 rows: its own paired spread
+            qat, ptq = f"{fmt} int8 QAT", f"{fmt} int8 PTQ"
+            if qat in loaded and ptq in loaded:
+                spread = paired_bootstrap_delta(dets[ptq], dets[qat], boxes, labels, opts["bootstrap"])
+                rows[qat]["vs_ptq_bootstrap"] = spread
     return list(rows.values()), len(test)
 
 
@@ -368,6 +373,16 @@ def gate(rows: list[dict], min_map: float | None) -> list[str]:
         elif min_map is not None and r.get("map50") is not None and r["map50"] < min_map:
             bad.append(f"{r['model']} (mAP@0.5 {r['map50']:.4f})")
     return bad
+
+
+def _spread(b: dict | None) -> str:
+    """A paired bootstrap's spread in points, for a target's value: ``; ± std (p5 to p95) over N resamples``."""
+    if not b:
+        return ""
+    return (
+        f"; ± {100 * b['std']:.2f} ({100 * b['p5']:+.2f} to {100 * b['p95']:+.2f}, p5-p95) over {b['resamples']} "
+        "paired resamples"
+    )
 
 
 def targets(rows: list[dict]) -> list[dict]:
@@ -401,7 +416,8 @@ def targets(rows: list[dict]) -> list[dict]:
         add(
             f"{fmt} int8-QAT ahead of int8-PTQ",
             lambda qat=qat, ptq=ptq: (
-                f"{100 * (m(qat) - m(ptq)):+.2f} points ({100 * m(qat):.2f} vs {100 * m(ptq):.2f})",
+                f"{100 * (m(qat) - m(ptq)):+.2f} points ({100 * m(qat):.2f} vs {100 * m(ptq):.2f})"
+                + _spread(by[qat].get("vs_ptq_bootstrap")),
                 m(qat) > m(ptq),
             ),
         )

@@ -68,6 +68,10 @@ def test_bench_targets_pass_and_fail():
     assert got["TFLite int8 (QAT) >= 1.5x faster than TFLite fp32, 1 thread"] is True
     assert got["ExecuTorch fp32 within 1.25x of TFLite fp32, 1 thread(s)"] is True
     assert got["ExecuTorch int8 QAT within 1.25x of TFLite int8 QAT, 1 thread(s)"] is False  # 1.6x
+    # the QAT-PTQ difference carries its own paired spread where the bench measured one
+    rows[2]["vs_ptq_bootstrap"] = {"resamples": 200, "std": 0.008, "p5": -0.01, "p95": 0.025}
+    value = {t["target"]: t["value"] for t in targets(rows)}["tflite int8-QAT ahead of int8-PTQ"]
+    assert value.startswith("+1.50 points") and "± 0.80 (-1.00 to +2.50, p5-p95) over 200 paired" in value
     partial = {t["target"]: t for t in targets(rows[:2])}  # a missing row: "not measured", never a silent pass
     assert partial["executorch int8-QAT ahead of int8-PTQ"]["passed"] is None
     assert partial["executorch int8-QAT ahead of int8-PTQ"]["value"].startswith("not measured")

@@ -15,12 +15,13 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 import numpy as np
 
+from slfm.config_cli import config_options, opt
 from slfm.formats import FORMATS, PRECISIONS, format_of
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
@@ -554,6 +555,53 @@ def chart(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+@dataclass(frozen=True)
+class BenchJob:
+    """``slfm bench artifacts``'s settings: every format x precision of one checkpoint, measured in one run."""
+
+    checkpoint: str | None = None  # a path, a bundled name, or None: the bundled weights for ``kind``
+    data: Path = Path("../shared/data/moxa3k")  # calibration, QAT and mAP
+    kind: str = "moxa3k"
+    split: str = "test"  # split for mAP
+    limit: int | None = None
+    calib: int = field(default=128, metadata=opt("PTQ calibration images (train split)", POSITIVE))
+    qat_epochs: int = field(
+        default=0,
+        metadata=opt(
+            "train QAT here for N epochs (0: the bundled QAT checkpoint of bundled weights, else QAT's default)",
+            NON_NEGATIVE,
+        ),
+    )
+    qat: Path | None = None  # the QAT rows from this quantized checkpoint
+    qat_limit: int | None = field(
+        default=None,
+        metadata=opt("QAT on N images drawn (seeded) from the fit split  [default: all]", POSITIVE, show_default=False),
+    )
+    qat_lr: float = field(default=1e-4, metadata=opt("QAT lr (Adam, cosine)", POSITIVE_FLOAT))
+    bootstrap: int = field(default=200, metadata=opt("paired resamples for each ΔmAP", NON_NEGATIVE))
+    runs: int = field(default=30, metadata=opt("timed rounds per thread setting", POSITIVE))
+    warmup: int = field(default=3, metadata=opt("untimed calls before the timed rounds", NON_NEGATIVE))
+    threads: tuple[int, ...] = (1, 2)
+    work: Path = Path("runs/bench-artifacts")  # builds, reused while their keys hold (work/manifest.json)
+    rebuild: bool = field(
+        default=False, metadata=opt("rebuild every artifact even if the work folder has it", flag="--rebuild")
+    )
+    formats: tuple[str, ...] = tuple(FORMAT_NAMES)
+    precisions: tuple[str, ...] = tuple(PRECISIONS)
+    int8: tuple[str, ...] = INT8_SOURCES
+    artifacts: tuple[Path, ...] = ()  # existing files measured as rows of their own
+    min_map: float | None = field(  # recorded; the caller gates with :func:`gate`
+        default=None,
+        metadata=opt(
+            "gate: exit 1 naming every row whose mAP@0.5 is under this, or that failed (the report is written first)",
+            FRACTION,
+            show_default=False,
+        ),
+    )
+    out: Path = Path("reports/artifacts_moxa3k")  # report path without suffix (.json, .md, .png)
+    command: str = "slfm bench artifacts"
+
+
 @click.command()
 @click.argument("checkpoint", required=False, default=None)
 @click.option(
@@ -566,14 +614,7 @@ def chart(report: dict, path: Path) -> None:
 @click.option("--dataset", "kind", type=click.Choice(KINDS), default="moxa3k", show_default=True)
 @click.option("--split", default="test", show_default=True, help="split for mAP")
 @limit_option("images of the split for mAP")
-@click.option("--calib", type=POSITIVE, default=128, show_default=True, help="PTQ calibration images (train split)")
-@click.option(
-    "--qat-epochs",
-    type=NON_NEGATIVE,
-    default=0,
-    show_default=True,
-    help="train QAT here for N epochs (0: the bundled QAT checkpoint of bundled weights, else QAT's default)",
-)
+@config_options(BenchJob)  # calibration, QAT, bootstrap, timing, rebuild and gate settings: BenchJob's fields
 @click.option(
     "--qat",
     "qat_file",
@@ -581,13 +622,6 @@ def chart(report: dict, path: Path) -> None:
     default=None,
     help="the int8 QAT rows from this quantized checkpoint (slfm qat / slfm ptq) instead of the bundled one",
 )
-@click.option(
-    "--qat-limit", type=POSITIVE, default=None, help="QAT on N images drawn (seeded) from the fit split  [default: all]"
-)
-@click.option("--qat-lr", type=POSITIVE_FLOAT, default=1e-4, show_default=True, help="QAT lr (Adam, cosine)")
-@click.option("--bootstrap", type=NON_NEGATIVE, default=200, show_default=True, help="paired resamples for each ΔmAP")
-@click.option("--runs", type=POSITIVE, default=30, show_default=True, help="timed rounds per thread setting")
-@click.option("--warmup", type=NON_NEGATIVE, default=3, show_default=True)
 @click.option("--threads", default="1,2", show_default=True, help="thread counts to time, comma-separated")
 @click.option(
     "--work",
@@ -596,7 +630,6 @@ def chart(report: dict, path: Path) -> None:
     show_default=True,
     help="where artifacts and quantized checkpoints are built (reused while their inputs are unchanged)",
 )
-@click.option("--rebuild", is_flag=True, help="rebuild every artifact even if the work folder has it")
 @choices_option("--to", "--formats", tuple(FORMAT_NAMES), "formats to build (none: --artifact rows)", ("all", "none"))
 @choices_option("--precision", "--precisions", tuple(PRECISIONS), "precisions to build")
 @click.option("--int8", "int8_sources", default="ptq,qat", show_default=True, help="int8 rows: ptq, qat or both")
@@ -608,12 +641,6 @@ def chart(report: dict, path: Path) -> None:
     help="also gate this existing artifact (repeatable): e.g. the files you ship",
 )
 @click.option(
-    "--min-map",
-    type=FRACTION,
-    default=None,
-    help="gate: exit 1 naming every row whose mAP@0.5 is under this, or that failed (the report is written first)",
-)
-@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=Path("reports/artifacts_moxa3k"),
@@ -621,28 +648,7 @@ def chart(report: dict, path: Path) -> None:
     help="report path without suffix (.json, .md and .png are written)",
 )
 def artifacts(
-    checkpoint,
-    data,
-    kind,
-    split,
-    limit,
-    calib,
-    qat_epochs,
-    qat_file,
-    qat_limit,
-    qat_lr,
-    bootstrap,
-    runs,
-    warmup,
-    threads,
-    work,
-    rebuild,
-    to,
-    precision,
-    int8_sources,
-    extra,
-    min_map,
-    out,
+    checkpoint, data, kind, split, limit, qat_file, threads, work, to, precision, int8_sources, extra, out, **settings
 ):
     """One table of every format x precision made from CHECKPOINT (default: the bundled weights for --dataset):
     status (exported / loads / matches / failed, with the reason), size, latency (1 and 2 threads) and mAP,
@@ -668,59 +674,22 @@ def artifacts(
         kind=kind,
         split=split,
         limit=limit,
-        calib=calib,
-        qat_epochs=qat_epochs,
         qat=Path(qat_file) if qat_file else None,
-        qat_limit=qat_limit,
-        qat_lr=qat_lr,
-        bootstrap=bootstrap,
-        runs=runs,
-        warmup=warmup,
         threads=thread_list,
         work=Path(work),
-        rebuild=rebuild,
         formats=to,
         precisions=precision,
         int8=listed(int8_sources, INT8_SOURCES, "int8"),
         artifacts=tuple(Path(p) for p in extra),
-        min_map=min_map,
         out=Path(out),
         command="slfm bench artifacts " + shlex.join(sys.argv[3:]),
+        **settings,
     )
     report = bench_artifacts(job)
     click.echo(job.out.with_suffix(".md").read_text())
-    bad = gate(report["rows"], min_map) if min_map is not None else []
+    bad = gate(report["rows"], job.min_map) if job.min_map is not None else []
     if bad:
-        raise SlfmError(f"gate --min-map {min_map}: {len(bad)} row(s) failed it: " + "; ".join(bad))
-
-
-@dataclass(frozen=True)
-class BenchJob:
-    """``slfm bench artifacts``'s settings: every format x precision of one checkpoint, measured in one run."""
-
-    checkpoint: str | None = None  # a path, a bundled name, or None: the bundled weights for ``kind``
-    data: Path = Path("../shared/data/moxa3k")  # calibration, QAT and mAP
-    kind: str = "moxa3k"
-    split: str = "test"  # split for mAP
-    limit: int | None = None
-    calib: int = 128  # PTQ calibration images (train split)
-    qat_epochs: int = 0  # train QAT here (0: the bundled QAT checkpoint of bundled weights, else QAT's default)
-    qat: Path | None = None  # the QAT rows from this quantized checkpoint
-    qat_limit: int | None = None
-    qat_lr: float = 1e-4
-    bootstrap: int = 200  # paired resamples for each delta mAP
-    runs: int = 30  # timed rounds per thread setting
-    warmup: int = 3
-    threads: tuple[int, ...] = (1, 2)
-    work: Path = Path("runs/bench-artifacts")  # builds, reused while their keys hold (work/manifest.json)
-    rebuild: bool = False
-    formats: tuple[str, ...] = tuple(FORMAT_NAMES)
-    precisions: tuple[str, ...] = tuple(PRECISIONS)
-    int8: tuple[str, ...] = INT8_SOURCES
-    artifacts: tuple[Path, ...] = ()  # existing files measured as rows of their own
-    min_map: float | None = None  # recorded; the caller gates with :func:`gate`
-    out: Path = Path("reports/artifacts_moxa3k")  # report path without suffix (.json, .md, .png)
-    command: str = "slfm bench artifacts"
+        raise SlfmError(f"gate --min-map {job.min_map}: {len(bad)} row(s) failed it: " + "; ".join(bad))
 
 
 def bench_artifacts(job: BenchJob, echo=click.echo) -> dict:

@@ -289,8 +289,7 @@ def choices_option(
             default=["all"],
             show_default=True,
             callback=callback,
-            help=f"{what}; repeat for several ({name} {choices[0]} {name} {choices[-1]})"
-            + (", none for none" if "none" in extra else ""),
+            help=f"{what}; repeat for several ({name} {choices[0]} {name} {choices[-1]})",
         )(f)
         if legacy is None:
             return f

@@ -57,12 +57,16 @@ def test_commands_options_are_their_configs_fields():
     """Each config field with opt() is an option of the command, with the config's default."""
     from slfm.cli import main
     from slfm.convert.job import ConvertJob
+    from slfm.device_tests.bench import BenchJob, artifacts
     from slfm.eval_job import EvalJob
     from slfm.quantize.qat import QATConfig
     from slfm.train import TrainConfig
 
-    for command, cls in (("train", TrainConfig), ("qat", QATConfig), ("eval", EvalJob), ("convert", ConvertJob)):
-        cmd = main.get_command(click.Context(main), command)
+    commands = {n: main.get_command(click.Context(main), n) for n in ("train", "qat", "eval", "convert")}
+    commands["bench artifacts"] = artifacts
+    pairs = (("train", TrainConfig), ("qat", QATConfig), ("eval", EvalJob), ("convert", ConvertJob))
+    for command, cls in (*pairs, ("bench artifacts", BenchJob)):
+        cmd = commands[command]
         params = {p.name: p for p in cmd.params}
         wanted = option_fields(cls)
         assert wanted, cls

@@ -22,6 +22,7 @@ import click
 import numpy as np
 
 from slfm.config_cli import config_options, opt
+from slfm.device_tests.report import targets_table
 from slfm.formats import FORMATS, PRECISIONS, format_of
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
@@ -498,11 +499,7 @@ def markdown(report: dict) -> str:
             + " | ".join(lat)
             + f" | {mp} | {d} | {reason} |"
         )
-    lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-    for t in report["targets"]:
-        lines.append(
-            f"| {t['target']} | {t['value']} | {'n/a' if t['passed'] is None else 'yes' if t['passed'] else '**no**'} |"
-        )
+    lines += targets_table(report["targets"])
     busy = m["load_average_1min"] >= m["cpu_count"]  # others' load at the start (the end includes this run)
     lines += [
         "",

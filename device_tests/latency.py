@@ -35,6 +35,7 @@ import click
 import numpy as np
 
 from slfm.checkpoint import BUNDLED
+from slfm.device_tests.report import targets_table
 from slfm.errors import SlfmError
 from slfm.formats import FORMATS, format_of
 from slfm.options import POSITIVE
@@ -440,9 +441,7 @@ def markdown(report: dict) -> str:
             f"| {r['model']} | {r['precision']} | {r['runtime']} {r['runtime_version']} | {r['kernels']} | "
             f"{r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {first} | {g} | {gs} | {b} | {x} |"
         )
-    lines += ["", "## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-    for t in report["targets"]:
-        lines.append(f"| {t['target']} | {t['value']} | {'yes' if t['passed'] else '**no**'} |")
+    lines += targets_table(report["targets"])
     lines += [
         "",
         "## Where the time goes (per op type)",

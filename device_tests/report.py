@@ -11,6 +11,20 @@ from slfm.outputs import atomic_path, write_text
 SCHEMA = "slfm-parity/1"
 
 
+def targets_table(targets: list[dict]) -> list[str]:
+    """A report's "## Targets" section: one row per target with its measured value and met (yes / **no** / n/a
+    where a row it needs was not measured)."""
+    met = {True: "yes", False: "**no**", None: "n/a"}
+    return [
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+        *(f"| {t['target']} | {t['value']} | {met[t['passed']]} |" for t in targets),
+    ]
+
+
 def _fmt(v, spec: str = ".3f") -> str:
     return "–" if v is None else format(v, spec)
 

@@ -272,7 +272,10 @@ def choices_option(
         old = ctx.params.pop(f"_{dest}_legacy", None)
         if old is not None:
             click.echo(f"warning: {legacy} a,b is deprecated; use {name} X (repeatable)", err=True)
-            value = tuple(v.strip() for v in old.split(",") if v.strip()) or ("none",)
+            value = tuple(v.strip() for v in old.split(",") if v.strip())
+            if not value and "none" not in extra:
+                raise click.BadParameter(f"names none (choose from {', '.join(choices)})", param_hint=legacy)
+            value = value or ("none",)
             bad = [v for v in value if v not in (*choices, *extra)]
             if bad:
                 raise click.BadParameter(f"unknown {bad[0]!r} (choose from {', '.join(choices)})", param_hint=legacy)

@@ -196,7 +196,8 @@ def run_steps(
         key = step.key(code)  # after the earlier steps ran: their outputs are this step's inputs
         if not force and manifest.up_to_date(step.name, key) is not None:
             ran = manifest.entries[step.name].get("threads")
-            note = f"; ran at {ran} threads, --force reruns at {step.threads}" if ran != step.threads else ""
+            differ = ran is not None and ran != step.threads  # (entries written before threads were recorded: None)
+            note = f"; ran at {ran} threads, --force reruns at {step.threads}" if differ else ""
             echo(f"{head}: up to date, skipped ({step.summary}{note})")
             manifest.entries[step.name]["skipped"] = True
             continue

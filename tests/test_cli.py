@@ -215,3 +215,11 @@ def test_several_formats_or_precisions_are_one_repeatable_option_and_the_old_com
     code, lines = out("--formats", "onnx")
     assert code == 2 and "unknown 'onnx'" in lines[-1]
     assert out("--to", "onnx")[0] == 2
+
+    @click.command()
+    @choices_option("--to", "--formats", ("tflite", "executorch"), "formats")  # no "none" here
+    def needs_one(to):
+        click.echo(",".join(to))
+
+    r = CliRunner().invoke(needs_one, ["--formats", ""])
+    assert r.exit_code == 2 and "--formats: names none (choose from tflite, executorch)" in r.output

@@ -218,7 +218,7 @@ def run_steps(
         outputs = [Path(p) for p in json.loads(result.read_text())["outputs"]] if result.exists() else []
         ok = returncode == 0 and result.exists() and all(p.exists() for p in outputs)
         info = {"kind": step.kind, "config": str(config), "seconds": seconds, "log": str(log), "skipped": False}
-        info |= {"threads": step.threads}
+        info["threads"] = step.threads  # how it ran (not in the key): the skip line compares it
         manifest.record(step.name, key, outputs, "done" if ok else "failed", **info)
         if not ok:
             tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-1:] or ["(no output)"]

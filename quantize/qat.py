@@ -215,7 +215,7 @@ class QATTraining:
         set_mode(self.pm, train=not self.cfg.freeze_bn)
 
     def loss(self, net, batch, weights: LossWeights, class_weights) -> dict[str, torch.Tensor]:
-        x, loc_t, conf_t, _heat = batch
+        x, loc_t, conf_t, _heat = batch[:4]
         loc, conf, _ = net(x)
         loss = torch.zeros((), device=x.device)
         parts = {}

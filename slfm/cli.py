@@ -111,6 +111,12 @@ def _train_config_options(f):
     help="relative sampling weight of each image of a source, one per --data  [default: 1]",
 )
 @click.option(
+    "--teacher",
+    multiple=True,
+    help="a checkpoint (path, or a bundled name: aizoo / moxa3k) whose outputs the model also learns on a "
+    "source's images, one per --data ('none': labels only; weight: --distill-weight)  [default: none]",
+)
+@click.option(
     "--class-map",
     default=None,
     help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
@@ -140,6 +146,7 @@ def train(
     kind,
     split,
     source_weight,
+    teacher,
     class_map,
     val_split,
     out,
@@ -160,7 +167,9 @@ def train(
     if not data and resume is None:
         raise click.UsageError("Missing option '--data' (needed unless --resume continues a run)")
     out = out or (Path(resume).parent if resume else Path("runs/train"))
-    sources = zip_sources(data, kind, split, source_weight, class_map_of(class_map), val_split) if data else []
+    sources = zip_sources(data, kind, split, source_weight, class_map_of(class_map), val_split, teacher) if data else []
+    if teacher and resume is not None:
+        raise click.UsageError("--teacher is part of the run's settings: a resumed run keeps its own")
     first = sources[0] if sources else None
     cfg = TrainConfig(
         data=first.data if first else "",  # absolute: a resume works from any folder
@@ -168,7 +177,7 @@ def train(
         split=first.split if first else None,
         val_split=val_split,
         class_map=first.class_map if first else None,
-        sources=[s.to_dict() for s in sources] if len(sources) > 1 else [],
+        sources=[s.to_dict() for s in sources] if len(sources) > 1 or any(s.teacher for s in sources) else [],
         out=str(out),
         epochs=epochs if epochs is not None else (0 if resume else 100),
         threads=threads,

@@ -43,8 +43,12 @@ class DetectionDataset(Dataset):
         match_threshold: float = 0.35,
         full_image_prob: float = 0.0,
         negative_prob: float = 0.0,
+        source_ids: list[int] | None = None,
     ) -> None:
         self.samples = samples
+        # given: each item also yields its sample's source index (-1 where a face-free image replaced it), which
+        # the loop uses to pick the source's teacher
+        self.source_ids = source_ids
         self.config = config
         self.train = train
         self.seed = seed
@@ -63,8 +67,8 @@ class DetectionDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _read(self, index: int) -> tuple[Sample, np.ndarray]:
-        """The sample at ``index`` and its image; an image that cannot be decoded (a file cut or changed after
+    def _read(self, index: int) -> tuple[int, Sample, np.ndarray]:
+        """The index, sample and image at ``index``; an image that cannot be decoded (a file cut or changed after
         the dataset was loaded) is warned about once per worker and replaced by the next readable one."""
         for k in range(len(self.samples)):
             i = (index + k) % len(self.samples)
@@ -72,8 +76,12 @@ class DetectionDataset(Dataset):
             if smp.image in self.unreadable:
                 continue
             try:
-                return smp, read_image(
-                    smp.image, reduce=decode_reduction(smp.width, smp.height, self.config.image_size), quiet=True
+                return (
+                    i,
+                    smp,
+                    read_image(
+                        smp.image, reduce=decode_reduction(smp.width, smp.height, self.config.image_size), quiet=True
+                    ),
                 )
             except SlfmError as e:
                 self.unreadable.add(smp.image)
@@ -81,7 +89,8 @@ class DetectionDataset(Dataset):
         raise SlfmError(f"none of the {len(self.samples)} training images can be read")
 
     def __getitem__(self, index: int):
-        smp, image = self._read(index)
+        read, smp, image = self._read(index)
+        source = self.source_ids[read] if self.source_ids is not None else 0
         size = self.config.image_size
         sx, sy = image.shape[1] / smp.width, image.shape[0] / smp.height
         boxes = smp.boxes * np.array([sx, sy, sx, sy], dtype=np.float32)
@@ -90,6 +99,7 @@ class DetectionDataset(Dataset):
             if self.negative_prob > 0 and rng.random() < self.negative_prob:
                 image = negative_image(image, boxes, size, rng)
                 boxes, labels = np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
+                source = -1
             else:
                 image, boxes, labels = augment(image, boxes, smp.labels, size, rng, self.full_image_prob)
         else:
@@ -99,4 +109,5 @@ class DetectionDataset(Dataset):
         loc_t, conf_t = match(boxes, labels, self.priors, self.match_threshold, self.config.variances)
         x = torch.from_numpy(normalize(image, self.config.mean_bgr)[0])
         heat = gaussian_heatmap(boxes, labels, self.heat_size, self.heat_size)
-        return x, torch.from_numpy(loc_t), torch.from_numpy(conf_t), torch.from_numpy(heat)[None]
+        out = (x, torch.from_numpy(loc_t), torch.from_numpy(conf_t), torch.from_numpy(heat)[None])
+        return (*out, torch.tensor(source)) if self.source_ids is not None else out

@@ -26,6 +26,9 @@ class Source:
     weight: float = 1.0  # relative sampling weight of each of its images
     val_split: str | None = None  # None: default_splits; "" for none
     name: str = ""  # how reports name it (default: the layout, numbered when repeated)
+    # a checkpoint (path, or a bundled name: aizoo / moxa3k) whose outputs the model also learns on this
+    # source's images (knowledge distillation, e.g. from the specialist trained on it); None: labels only
+    teacher: str | None = None
 
     def splits(self) -> tuple[str, str]:
         return default_splits(self.dataset, self.split, self.val_split)
@@ -64,23 +67,42 @@ def zip_sources(
     weights: Sequence[float] = (),
     class_map: dict | None = None,
     val_split: str | None = None,
+    teachers: Sequence[str] = (),
 ) -> list[Source]:
-    """Repeated ``--data`` / ``--dataset`` / ``--split`` / ``--source-weight`` options paired by position: each
-    of the other lists has one entry per ``--data`` or a single one for all (none: the defaults). ``class_map``
-    applies to the ``voc`` sources (the other layouts have their own)."""
+    """Repeated ``--data`` / ``--dataset`` / ``--split`` / ``--source-weight`` / ``--teacher`` options paired by
+    position: each of the other lists has one entry per ``--data`` or a single one for all (none: the defaults).
+    ``class_map`` applies to the ``voc`` sources (the other layouts have their own). A teacher ``none``: labels
+    only for that source."""
 
     kinds_ = per_data(kinds, len(data), "--dataset", "moxa3k")
     splits_ = per_data(splits, len(data), "--split", None)
     weights_ = per_data(weights, len(data), "--source-weight", 1.0)
+    teachers_ = [
+        None if t in (None, "", "none") else teacher_path(t) for t in per_data(teachers, len(data), "--teacher", None)
+    ]
     for w in weights_:
         if not w > 0:
             raise SlfmError(f"--source-weight {w}: must be > 0")
     return named(
         [
-            Source(str(Path(d).resolve()), k, s, class_map if k == "voc" else None, float(w), val_split)
-            for d, k, s, w in zip(data, kinds_, splits_, weights_, strict=True)
+            Source(str(Path(d).resolve()), k, s, class_map if k == "voc" else None, float(w), val_split, teacher=t)
+            for d, k, s, w, t in zip(data, kinds_, splits_, weights_, teachers_, strict=True)
         ]
     )
+
+
+def teacher_path(teacher: str) -> str:
+    """A ``--teacher`` value as an absolute checkpoint path: a bundled name (aizoo / moxa3k) or a file."""
+    from slfm.checkpoint import BUNDLED, bundled_checkpoint
+
+    if teacher in BUNDLED:
+        return str(bundled_checkpoint(teacher))
+    p = Path(teacher)
+    if not p.is_file():
+        raise SlfmError(
+            f"--teacher {teacher}: no such checkpoint (give a path, a bundled name: {', '.join(BUNDLED)}, or none)"
+        )
+    return str(p.resolve())
 
 
 @dataclass

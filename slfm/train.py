@@ -27,7 +27,7 @@ from slfm.config_cli import opt
 from slfm.data import DetectionDataset
 from slfm.errors import SlfmError
 from slfm.evaluate import evaluate_samples, machine
-from slfm.loss import LossWeights, balanced_class_weights, total_loss
+from slfm.loss import LossWeights, balanced_class_weights, distillation_loss, total_loss
 from slfm.model import SLFMDet
 from slfm.options import FRACTION, NON_NEGATIVE, NON_NEGATIVE_FLOAT, POSITIVE, POSITIVE_FLOAT, apply_threads
 from slfm.outputs import folder_lock, write_text
@@ -98,6 +98,13 @@ class TrainConfig:
     )
     save_period: int = field(
         default=0, metadata=opt("also keep epoch<N>.pt every N epochs (0: only last.pt and best.pt)", NON_NEGATIVE)
+    )
+    distill_weight: float = field(
+        default=1.0,
+        metadata=opt(
+            "weight of the distillation loss on the sources that have a --teacher (beside the label loss)",
+            NON_NEGATIVE_FLOAT,
+        ),
     )
     run_id: str = ""  # set when a run starts, kept on resume: tells this run's best.pt from an earlier run's
     loss: dict = field(default_factory=lambda: asdict(LossWeights()))
@@ -234,6 +241,7 @@ CSV_FIELDS = [
     "map50_by_source",
     "train_seconds",
     "images_per_second",
+    "distill",  # last: a log written before it existed resumes with its columns in place
 ]
 
 
@@ -326,10 +334,18 @@ class FloatTraining:
     validates_start = False  # epoch 0 is the init: not scored
     keeps_latest = False  # without validation there is no best.pt, only last.pt
 
-    def __init__(self, model: SLFMDet) -> None:
+    def __init__(self, model: SLFMDet, distill_weight: float = 1.0) -> None:
         self.model = model
+        self.distill_weight = distill_weight
+        self.teachers: dict[int, SLFMDet] = {}  # source index -> its teacher (frozen, eval mode)
 
     def setup(self, loaded: list[LoadedSource], device: torch.device) -> torch.nn.Module:
+        from slfm.checkpoint import load_model
+
+        for i, src in enumerate(loaded):
+            if src.source.teacher and self.distill_weight > 0:
+                teacher, _ = load_model(src.source.teacher)
+                self.teachers[i] = teacher.to(device).eval().requires_grad_(False)
         return self.model.to(device)
 
     def restore(self, net: torch.nn.Module, ckpt: dict) -> None:
@@ -342,9 +358,30 @@ class FloatTraining:
         net.train()
 
     def loss(self, net, batch, weights: LossWeights, class_weights) -> dict[str, torch.Tensor]:
-        x, loc_t, conf_t, heat_t = batch
+        x, loc_t, conf_t, heat_t, source = batch
         outputs = net(x, with_heatmap=self.model.config.heatmap)
-        return total_loss(outputs, (loc_t, conf_t, heat_t), weights, class_weights)
+        parts = total_loss(outputs, (loc_t, conf_t, heat_t), weights, class_weights)
+        if self.teachers:
+            box_d, cls_d = self.distillation(outputs[0], outputs[1], x, source)
+            parts["distill"] = weights.box * box_d + cls_d
+            parts["loss"] = parts["loss"] + self.distill_weight * parts["distill"]
+        return parts
+
+    def distillation(self, loc, conf, x, source) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each teacher's (box, class) distillation loss on its source's samples of the batch, weighted by their
+        share of the batch. Face-free samples (source -1) learn from their labels only: a teacher trained without
+        them may see a face there."""
+        box = cls = loc.new_zeros(())
+        for i, teacher in self.teachers.items():
+            rows = (source == i).nonzero().flatten()
+            if rows.numel() == 0:
+                continue
+            with torch.no_grad():
+                t_loc, t_conf = teacher(x[rows])[:2]
+            b, c = distillation_loss(loc[rows], conf[rows], t_loc, t_conf)
+            share = rows.numel() / x.shape[0]
+            box, cls = box + share * b, cls + share * c
+        return box, cls
 
     def validate(self, net, loaded: list[LoadedSource], progress: bool) -> dict[str, dict]:
         self.model.eval()
@@ -387,7 +424,7 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, resume: str | Path | None, 
     model = SLFMDet(model_cfg)
     if ckpt is None:
         apply_init(model, cfg.init)
-    return fit(cfg, FloatTraining(model), loaded, ckpt, progress)
+    return fit(cfg, FloatTraining(model, cfg.distill_weight), loaded, ckpt, progress)
 
 
 def resumed_config(cfg: TrainConfig, ckpt: dict) -> TrainConfig:
@@ -437,6 +474,7 @@ def fit(cfg: TrainConfig, mode, loaded: list[LoadedSource], ckpt: dict | None = 
         seed=cfg.seed,
         full_image_prob=cfg.full_image_prob,
         negative_prob=cfg.negative_prob,
+        source_ids=[i for i, src in enumerate(loaded) for _ in src.train],
     )
     sampler = training_sampler(dataset, [src.source.weight for src in loaded for _ in src.train], cfg.seed, world, rank)
     loader = DataLoader(

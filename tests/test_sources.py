@@ -98,3 +98,86 @@ def test_two_sources_train_and_validate_separately(moxa, aizoo_sample, tmp_path)
     assert row["map50_by_source"].startswith("moxa3k=") and " aizoo=" in row["map50_by_source"]
     assert TrainConfig.from_dict(ckpt["train_config"]).source_list()[1].weight == 2.0  # a resume sees the sources
     assert torch.isfinite(torch.tensor(float(row["loss"])))
+
+
+def test_teachers_pair_by_position_and_resolve(tmp_path):
+    from slfm.checkpoint import bundled_checkpoint
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    srcs = zip_sources([a, b], ["moxa3k", "aizoo"], teachers=["none", "aizoo"])
+    assert srcs[0].teacher is None and srcs[1].teacher == str(bundled_checkpoint("aizoo"))
+    assert [s.teacher for s in zip_sources([a, b], ["voc"])] == [None, None]
+    with pytest.raises(SlfmError, match="--teacher .*missing.pt: no such checkpoint"):
+        zip_sources([a], ["voc"], teachers=[str(tmp_path / "missing.pt")])
+    with pytest.raises(SlfmError, match="3 --teacher options for 2 --data"):
+        zip_sources([a, b], ["voc"], teachers=["none"] * 3)
+
+
+def _batch(model_cfg, sources: list[int]):
+    from slfm.anchors import anchors
+
+    torch.manual_seed(0)
+    n, s = len(sources), model_cfg.image_size
+    priors = anchors(s, s, model_cfg.min_sizes, model_cfg.steps)
+    return (
+        torch.randn(n, 3, s, s),
+        torch.zeros(n, len(priors), 4),
+        torch.zeros(n, len(priors), dtype=torch.int64),
+        torch.zeros(n, 1, -(-s // 16), -(-s // 16)),
+        torch.tensor(sources),
+    )
+
+
+def test_each_source_learns_from_its_own_teacher_and_negatives_from_none():
+    """The distillation term routes each sample to its source's teacher: zero where the teacher is the student
+    itself, positive where it is another model, nothing for face-free samples (source -1)."""
+    from slfm.loss import LossWeights
+    from slfm.model import SLFMDet
+    from slfm.train import FloatTraining
+
+    cfg = ModelConfig(image_size=96)
+    torch.manual_seed(1)
+    student, other = SLFMDet(cfg).eval(), SLFMDet(cfg).eval()
+    mode = FloatTraining(student)
+    mode.teachers = {0: student, 1: other}
+    weights = LossWeights()
+    same = mode.loss(student, _batch(cfg, [0, 0]), weights, None)
+    assert float(same["distill"].detach()) == pytest.approx(0.0, abs=1e-6)
+    mixed = mode.loss(student, _batch(cfg, [0, 1]), weights, None)
+    assert float(mixed["distill"].detach()) > 1e-4
+    assert float(mixed["loss"].detach()) == pytest.approx(
+        float(mixed["loc"].detach()) * weights.box
+        + float(mixed["conf"].detach())
+        + weights.heatmap * float(mixed["heatmap"].detach())
+        + float(mixed["distill"].detach()),
+        rel=1e-5,
+    )
+    negatives = mode.loss(student, _batch(cfg, [-1, -1]), weights, None)
+    assert float(negatives["distill"].detach()) == 0.0
+
+
+@pytest.mark.slow
+def test_training_with_a_teacher_records_it_and_logs_the_distillation(moxa, tmp_path):
+    from slfm.checkpoint import save_checkpoint
+    from slfm.model import SLFMDet
+
+    torch.manual_seed(2)
+    teacher = SLFMDet(ModelConfig(image_size=128))
+    save_checkpoint(tmp_path / "teacher.pt", teacher, teacher.config)
+    (src,) = zip_sources([moxa], ["moxa3k"], ["fit"], teachers=[str(tmp_path / "teacher.pt")], val_split="")
+    cfg = TrainConfig(
+        data=str(moxa),
+        sources=[src.to_dict()],
+        out=str(tmp_path / "run"),
+        epochs=1,
+        batch_size=4,
+        limit=8,
+        init="none",
+        workers=0,
+    )
+    train(cfg, ModelConfig(image_size=128), progress=False)
+    ckpt = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["data_sources"][0]["teacher"] == str((tmp_path / "teacher.pt").resolve())
+    with open(tmp_path / "run" / "log.csv") as f:
+        row = list(csv.DictReader(f))[0]
+    assert float(row["distill"]) > 0

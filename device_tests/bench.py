@@ -27,7 +27,7 @@ from slfm.formats import FORMATS, PRECISIONS, format_of
 from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
 from slfm.manifest import Manifest, step_key
-from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, choices_option, limit_option
+from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, choices_option, limit_option, repeated_option
 
 RUNNABLE = tuple(n for n, f in FORMATS.items() if not f.platforms)  # formats that run on any CPU (Core ML: macOS)
 INT8_SOURCES = ("ptq", "qat")
@@ -619,7 +619,7 @@ class BenchJob:
     default=None,
     help="the int8 QAT rows from this quantized checkpoint (slfm qat / slfm ptq) instead of the bundled one",
 )
-@click.option("--threads", default="1,2", show_default=True, help="thread counts to time, comma-separated")
+@repeated_option("--threads", None, (1, 2), "a thread count to time", int)
 @click.option(
     "--work",
     type=click.Path(path_type=Path),
@@ -629,7 +629,7 @@ class BenchJob:
 )
 @choices_option("--to", "--formats", tuple(FORMAT_NAMES), "formats to build (none: --artifact rows)", ("all", "none"))
 @choices_option("--precision", "--precisions", tuple(PRECISIONS), "precisions to build")
-@click.option("--int8", "int8_sources", default="ptq,qat", show_default=True, help="int8 rows: ptq, qat or both")
+@repeated_option("--int8", INT8_SOURCES, INT8_SOURCES, "the int8 rows: ptq (calibrated) or qat")
 @click.option(
     "--artifact",
     "extra",
@@ -645,25 +645,13 @@ class BenchJob:
     help="report path without suffix (.json, .md and .png are written)",
 )
 def artifacts(
-    checkpoint, data, kind, split, limit, qat_file, threads, work, to, precision, int8_sources, extra, out, **settings
+    checkpoint, data, kind, split, limit, qat_file, threads, work, to, precision, int8, extra, out, **settings
 ):
     """One table of every format x precision made from CHECKPOINT (default: the bundled weights for --dataset):
     status (exported / loads / matches / failed, with the reason), size, latency (1 and 2 threads) and mAP,
     beside PyTorch fp32. A row that fails to export, load or run is one failed row; the others are measured.
     With --min-map it is a gate for CI: exit 1 naming the rows under the floor or failed."""
     from slfm.errors import SlfmError
-
-    try:
-        thread_list = tuple(sorted({int(t) for t in threads.split(",") if t.strip()}))
-    except ValueError:
-        raise SlfmError(f"--threads {threads!r}: expected comma-separated integers such as 1,2") from None
-
-    def listed(value: str, allowed, what: str) -> tuple[str, ...]:
-        got = tuple(v.strip() for v in value.split(",") if v.strip())
-        bad = [v for v in got if v not in allowed]
-        if bad:
-            raise SlfmError(f"--{what} {value!r}: unknown {bad[0]!r} (choose from {', '.join(allowed)})")
-        return got
 
     job = BenchJob(
         checkpoint=checkpoint,
@@ -672,11 +660,11 @@ def artifacts(
         split=split,
         limit=limit,
         qat=Path(qat_file) if qat_file else None,
-        threads=thread_list,
+        threads=threads,
         work=Path(work),
         formats=to,
         precisions=precision,
-        int8=listed(int8_sources, INT8_SOURCES, "int8"),
+        int8=int8,
         artifacts=tuple(Path(p) for p in extra),
         out=Path(out),
         command="slfm bench artifacts " + shlex.join(sys.argv[3:]),

@@ -300,3 +300,46 @@ def choices_option(
         return click.option(legacy, f"_{dest}_legacy", default=None, hidden=True, is_eager=True)(f)
 
     return decorate
+
+
+def repeated_option(name: str, choices: tuple[str, ...] | None, default: tuple, what: str, convert=str):
+    """``--NAME X``, repeatable (``--threads 1 --threads 2``), for options that took one comma-separated value
+    (``--threads 1,2``): that form still parses, with a deprecation note. The command receives the values, each
+    once (``choices``: in the table's order; numbers: sorted)."""
+    dest = name.lstrip("-").replace("-", "_")
+
+    def callback(ctx, param, value):
+        got: list[str] = []
+        for v in value:
+            parts = [p.strip() for p in str(v).split(",") if p.strip()]
+            if len(parts) != 1:
+                click.echo(f"warning: {name} a,b is deprecated; use {name} X (repeatable)", err=True)
+            if not parts:
+                raise click.BadParameter(f"{v!r} names none", param_hint=name)
+            got += parts
+        if choices is not None:
+            bad = [v for v in got if v not in choices]
+            if bad:
+                raise click.BadParameter(f"unknown {bad[0]!r} (choose from {', '.join(choices)})", param_hint=name)
+            return tuple(c for c in choices if c in got)
+        try:
+            values = sorted({convert(v) for v in got})
+        except ValueError:
+            raise click.BadParameter(f"{', '.join(got)}: expected {what}", param_hint=name) from None
+        if any(v < 1 for v in values):
+            raise click.BadParameter(f"{', '.join(got)}: each must be >= 1", param_hint=name)
+        return tuple(values)
+
+    def decorate(f):
+        shown = " ".join(f"{name} {d}" for d in default)
+        return click.option(
+            name,
+            dest,
+            multiple=True,
+            default=[str(d) for d in default],
+            callback=callback,
+            metavar="[" + "|".join(choices) + "]" if choices else "N",
+            help=f"{what}; repeat for several  [default: {shown}]",
+        )(f)
+
+    return decorate

@@ -223,3 +223,29 @@ def test_several_formats_or_precisions_are_one_repeatable_option_and_the_old_com
 
     r = CliRunner().invoke(needs_one, ["--formats", ""])
     assert r.exit_code == 2 and "--formats: names none (choose from tflite, executorch)" in r.output
+
+
+def test_bench_thread_counts_and_int8_rows_repeat_like_every_list_option():
+    """bench artifacts' --threads / --int8: repeatable like --to; the old comma form parses with a note."""
+    import click
+
+    from slfm.options import repeated_option
+
+    @click.command()
+    @repeated_option("--threads", None, (1, 2), "a thread count", int)
+    @repeated_option("--int8", ("ptq", "qat"), ("ptq", "qat"), "int8 rows")
+    def cmd(threads, int8):
+        click.echo(f"{threads} {int8}")
+
+    def out(*args):
+        r = CliRunner().invoke(cmd, list(args))
+        return r.exit_code, r.output.strip().splitlines()
+
+    assert out() == (0, ["(1, 2) ('ptq', 'qat')"])
+    assert out("--threads", "4", "--threads", "1", "--int8", "qat") == (0, ["(1, 4) ('qat',)"])
+    code, lines = out("--threads", "2,1", "--int8", "qat,ptq")
+    assert code == 0 and lines[-1] == "(1, 2) ('ptq', 'qat')" and "--threads a,b is deprecated" in lines[0]
+    assert out("--threads", "two")[0] == 2 and out("--threads", "0")[0] == 2
+    code, lines = out("--int8", "fp16")
+    assert code == 2 and "unknown 'fp16'" in lines[-1]
+    assert out("--int8", "")[0] == 2

@@ -55,7 +55,14 @@ def _data_line(t: dict) -> str:
     from slfm.layouts import default_splits
 
     sources = t.get("sources") or [{"dataset": t["dataset"], "split": t.get("split")}]
-    return " + ".join(f"{s['dataset']} `{s.get('split') or default_splits(s['dataset'])[0]}`" for s in sources)
+
+    def one(s: dict) -> str:
+        extra = [f"weight {s['weight']:g}"] if s.get("weight", 1.0) != 1.0 else []
+        extra += [f"teacher `{Path(s['teacher']).name}`"] if s.get("teacher") else []
+        split = s.get("split") or default_splits(s["dataset"])[0]
+        return f"{s['dataset']} `{split}`" + (f" ({', '.join(extra)})" if extra else "")
+
+    return " + ".join(one(s) for s in sources)
 
 
 # Commands on the card are shown as a reader of the repository runs them: datasets under ../shared/data (where
@@ -141,6 +148,12 @@ def card_markdown(cards: list[dict]) -> str:
             + (
                 f", {t['full_image_prob']:.0%} of samples letterboxed whole instead of cropped"
                 if t.get("full_image_prob")
+                else ""
+            )
+            + (f", {t['negative_prob']:.0%} face-free samples" if t.get("negative_prob") else "")
+            + (
+                f", distillation from each source's teacher x{t.get('distill_weight', 1.0):g} beside the labels"
+                if any(s.get("teacher") for s in t.get("sources") or [])
                 else ""
             ),
             f"- Training time: {tr.get('train_seconds', 'n/a')} s of training steps on "

@@ -126,3 +126,17 @@ def test_the_bundled_card_shows_commands_a_reader_can_run():
     cards = [json.loads(p.read_text()) for p in sorted(MODELS_DIR.glob("*.json"))]
     text = card_markdown(cards) + qat_markdown()
     assert not re.search(r"`slfm [^`]*--(data|out) /", text), "an absolute path in a card command"
+
+
+def test_the_card_names_each_source_its_weight_and_teacher():
+    from slfm.release import _data_line
+
+    t = {
+        "dataset": "moxa3k",
+        "sources": [
+            {"dataset": "moxa3k", "split": "fit", "weight": 1.0, "teacher": "/x/slfm/models/moxa3k_512.pt"},
+            {"dataset": "aizoo", "split": None, "weight": 1.5, "teacher": None},
+        ],
+    }
+    assert _data_line(t) == "moxa3k `fit` (teacher `moxa3k_512.pt`) + aizoo `fit` (weight 1.5)"
+    assert _data_line({"dataset": "aizoo", "split": "train"}) == "aizoo `train`"

@@ -28,6 +28,7 @@ from slfm.formats import NAMES as FORMAT_NAMES
 from slfm.layouts import KINDS
 from slfm.manifest import Manifest, step_key
 from slfm.options import FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_FLOAT, choices_option, limit_option, repeated_option
+from slfm.outputs import shown_path
 
 RUNNABLE = tuple(n for n, f in FORMATS.items() if not f.platforms)  # formats that run on any CPU (Core ML: macOS)
 INT8_SOURCES = ("ptq", "qat")
@@ -183,7 +184,7 @@ def _qat_source(opts: dict, base: dict, fp32_ckpt: dict, step, echo=click.echo) 
 
         (qat_ckpt,) = step("qat", qat_key, make_qat)
     q = read_data(qat_ckpt)
-    info = {"checkpoint": str(qat_ckpt), **q.get("qat_config", {}), "best_epoch": q.get("best_epoch")}
+    info = {"checkpoint": shown_path(qat_ckpt), **q.get("qat_config", {}), "best_epoch": q.get("best_epoch")}
     return (qat_ckpt, qat_key), info
 
 
@@ -726,7 +727,7 @@ def bench_artifacts(job: BenchJob, echo=click.echo) -> dict:
         "date": started,
         "machine": mach,
         "load_average_end": round(os.getloadavg()[0], 2),
-        "checkpoint": str(ckpt),
+        "checkpoint": shown_path(ckpt),
         "checkpoint_sha256": file_sha256(ckpt),
         "image_size": load_model(ckpt)[0].config.image_size,
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in opts.items() if k != "rows"},

@@ -181,6 +181,7 @@ def _layers_command():
         from slfm.checkpoint import BUNDLED_QAT, MODELS_DIR, load_model, resolve_checkpoint
         from slfm.evaluate import machine
         from slfm.inputs import load_images, prepare_inputs
+        from slfm.outputs import shown_path
         from slfm.quantize.calibrate import spread
         from slfm.quantize.quantized import load_quantized
 
@@ -212,9 +213,9 @@ def _layers_command():
             "command": "slfm bench layers " + shlex.join(sys.argv[3:]),
             "date": time.strftime("%Y-%m-%d %H:%M"),
             "machine": machine(),
-            "quantized": str(path),
+            "quantized": shown_path(path),
             "mode": f"{ck['quantizer']['mode']}, activation ranges {ck['quantizer'].get('act_ranges', 'ema')}",
-            "checkpoint": str(checkpoint),
+            "checkpoint": shown_path(checkpoint),
             "image_size": model.config.image_size,
             "images": len(xs),
             "data": where,

@@ -130,3 +130,13 @@ def folder_lock(folder: str | Path, what: str = "slfm") -> Iterator[Path]:
     finally:
         if _holder(lock) == (os.getpid(), socket.gethostname()):
             lock.unlink(missing_ok=True)
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as a report shows it: relative to the working folder where it lies under it (a committed report
+    then names ``slfm/models/x.pt``, not the folder of the machine that wrote it), else as given."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

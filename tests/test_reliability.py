@@ -697,3 +697,14 @@ def test_fuzz_artifact_and_sidecar_beside_a_good_artifact(kind, how, tflite_fp32
     rows = {Path(r["artifact"]).name: r for r in json.loads(out.with_suffix(".json").read_text())["artifacts"]}
     assert rows["good.tflite"]["passed"] is True
     assert rows[bad.name]["status"] == "error" and str(bad) in rows[bad.name]["error"], rows[bad.name]
+
+
+def test_reports_name_paths_under_the_working_folder_relatively(tmp_path, monkeypatch):
+    from slfm.outputs import shown_path
+
+    (tmp_path / "slfm" / "models").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(tmp_path / "slfm" / "models" / "x.pt") == "slfm/models/x.pt"
+    assert shown_path("slfm/models/x.pt") == "slfm/models/x.pt"
+    outside = tmp_path.parent / "elsewhere.pt"
+    assert shown_path(outside) == str(outside)  # not under it: as given

@@ -345,6 +345,15 @@ class FloatTraining:
         for i, src in enumerate(loaded):
             if src.source.teacher and self.distill_weight > 0:
                 teacher, _ = load_model(src.source.teacher)
+                # its outputs must mean what the student's do: the same anchors, offsets and classes
+                keys = ("min_sizes", "steps", "variances", "classes", "mean_bgr")
+                differ = [k for k in keys if getattr(teacher.config, k) != getattr(self.model.config, k)]
+                if differ:
+                    raise SlfmError(
+                        f"--teacher {src.source.teacher}: its {', '.join(differ)} differ from the model's "
+                        f"({', '.join(f'{k} {getattr(teacher.config, k)}' for k in differ)}): "
+                        "its outputs cannot be learnt"
+                    )
                 self.teachers[i] = teacher.to(device).eval().requires_grad_(False)
         return self.model.to(device)
 

@@ -181,3 +181,16 @@ def test_training_with_a_teacher_records_it_and_logs_the_distillation(moxa, tmp_
     with open(tmp_path / "run" / "log.csv") as f:
         row = list(csv.DictReader(f))[0]
     assert float(row["distill"]) > 0
+
+
+def test_a_teacher_whose_outputs_mean_something_else_is_refused(tmp_path):
+    from slfm.checkpoint import save_checkpoint
+    from slfm.model import SLFMDet
+    from slfm.sources import LoadedSource
+    from slfm.train import FloatTraining
+
+    other = SLFMDet(ModelConfig(image_size=96, classes=("face", "mask", "hat")))
+    save_checkpoint(tmp_path / "t.pt", other, other.config)
+    src = Source(str(tmp_path), "voc", teacher=str(tmp_path / "t.pt"))
+    with pytest.raises(SlfmError, match=r"t\.pt: its classes differ"):
+        FloatTraining(SLFMDet(ModelConfig(image_size=96))).setup([LoadedSource(src, [], [], "train", "")], "cpu")

@@ -302,10 +302,11 @@ def choices_option(
     return decorate
 
 
-def repeated_option(name: str, choices: tuple[str, ...] | None, default: tuple, what: str, convert=str):
+def repeated_option(name: str, choices: tuple[str, ...] | None, default: tuple, what: str, convert=str, check=None):
     """``--NAME X``, repeatable (``--threads 1 --threads 2``), for options that took one comma-separated value
     (``--threads 1,2``): that form still parses, with a deprecation note. The command receives the values, each
-    once (``choices``: in the table's order; numbers: sorted)."""
+    once (``choices``: in the table's order; numbers: sorted). ``check(value)`` returns why a number is refused,
+    or None."""
     dest = name.lstrip("-").replace("-", "_")
 
     def callback(ctx, param, value):
@@ -328,6 +329,10 @@ def repeated_option(name: str, choices: tuple[str, ...] | None, default: tuple, 
             raise click.BadParameter(f"{', '.join(got)}: expected {what}", param_hint=name) from None
         if any(v < 1 for v in values):
             raise click.BadParameter(f"{', '.join(got)}: each must be >= 1", param_hint=name)
+        for v in values:
+            why = check(v) if check else None
+            if why:
+                raise click.BadParameter(f"{v}: {why}", param_hint=name)
         return tuple(values)
 
     def decorate(f):

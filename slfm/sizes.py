@@ -19,7 +19,7 @@ import click
 
 from slfm.errors import SlfmError
 from slfm.layouts import HOLDOUT, KINDS, layout
-from slfm.options import OUT_DIR, threads_option
+from slfm.options import OUT_DIR, repeated_option, threads_option
 from slfm.sources import Source, named, zip_sources
 
 DEFAULT_SIZES = (416, 480, 512, 576, 640)
@@ -61,7 +61,7 @@ def run_sizes(cfg: SizeSweepConfig) -> dict:
         raise SlfmError("no data: give --data DIR --dataset KIND (repeatable)")
     sizes = sorted(set(int(s) for s in cfg.sizes))
     if not sizes:
-        raise SlfmError("no sizes: give --sizes, e.g. 416,480,512,576,640")
+        raise SlfmError("no sizes: give --sizes N (repeatable), e.g. --sizes 480 --sizes 640")
     loaded = load_runnable(cfg.checkpoint)
     rows = []
     for src in named(cfg.sources):
@@ -179,15 +179,9 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _sizes(ctx, param, value: str) -> list[int]:
-    try:
-        sizes = [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: expected sizes separated by commas, e.g. 416,480,512") from None
-    bad = [s for s in sizes if s < 64 or s % 32]
-    if bad or not sizes:
-        raise click.BadParameter(f"{value!r}: each size must be a multiple of 32, at least 64 (bad: {bad or value})")
-    return sizes
+def _size_refused(size: int) -> str | None:
+    """Why the network cannot take ``size`` (its strides need a multiple of 32), or None."""
+    return None if size >= 64 and size % 32 == 0 else "each size must be a multiple of 32, at least 64"
 
 
 @click.command("sizes")
@@ -215,13 +209,7 @@ def _sizes(ctx, param, value: str) -> list[int]:
     multiple=True,
     help="validation split of each --data (default: its committed holdout; test splits are refused)",
 )
-@click.option(
-    "--sizes",
-    default=",".join(map(str, DEFAULT_SIZES)),
-    show_default=True,
-    callback=_sizes,
-    help="input sizes, comma-separated",
-)
+@repeated_option("--sizes", None, DEFAULT_SIZES, "input size in pixels", convert=int, check=_size_refused)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="first N images of each split (default: all)")
 @click.option("--out", type=OUT_DIR, default=Path("reports/sizes"), show_default=True, help="report stem")
 @threads_option

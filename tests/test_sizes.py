@@ -29,7 +29,9 @@ def test_size_sweep_scores_each_size_and_source_and_picks_the_best_mean(moxa, ai
         "--split",
         "val-sample",
         "--sizes",
-        "256,384",
+        "384",
+        "--sizes",
+        "256",
         "--limit",
         "6",
         "--threads",
@@ -85,4 +87,14 @@ def test_size_sweep_rejects_sizes_the_network_cannot_take(tmp_path):
     r = CliRunner().invoke(
         main, ["bench", "sizes", "--data", str(tmp_path), "--sizes", "500", "--out", str(tmp_path / "s")]
     )
-    assert r.exit_code == 2 and "multiple of 32" in r.output
+    assert r.exit_code == 2 and "500: each size must be a multiple of 32" in r.output
+
+
+def test_size_sweep_sizes_repeat_and_the_comma_form_still_parses(tmp_path):
+    """--sizes repeats like every list option; the old comma list parses with a deprecation note."""
+    from slfm.sizes import sizes as command
+
+    ctx = command.make_context("sizes", ["--data", str(tmp_path), "--sizes", "640", "--sizes", "480"])
+    assert ctx.params["sizes"] == (480, 640)
+    r = CliRunner().invoke(main, ["bench", "sizes", "--data", str(tmp_path), "--sizes", "480,100", "--out", "x"])
+    assert r.exit_code == 2 and "deprecated" in r.output and "100: each size must be a multiple of 32" in r.output

@@ -302,11 +302,19 @@ def choices_option(
     return decorate
 
 
-def repeated_option(name: str, choices: tuple[str, ...] | None, default: tuple, what: str, convert=str, check=None):
+def repeated_option(
+    name: str,
+    choices: tuple[str, ...] | None,
+    default: tuple,
+    what: str,
+    convert=str,
+    check=None,
+    help: str | None = None,
+):
     """``--NAME X``, repeatable (``--threads 1 --threads 2``), for options that took one comma-separated value
     (``--threads 1,2``): that form still parses, with a deprecation note. The command receives the values, each
     once (``choices``: in the table's order; numbers: sorted). ``check(value)`` returns why a number is refused,
-    or None."""
+    or None. ``help`` leads the option's help (default: ``what``)."""
     dest = name.lstrip("-").replace("-", "_")
 
     def callback(ctx, param, value):
@@ -344,7 +352,7 @@ def repeated_option(name: str, choices: tuple[str, ...] | None, default: tuple, 
             default=[str(d) for d in default],
             callback=callback,
             metavar="[" + "|".join(choices) + "]" if choices else "N",
-            help=f"{what}; repeat for several  [default: {shown}]",
+            help=f"{help or what}; repeat for several" + (f"  [default: {shown}]" if default else ""),
         )(f)
 
     return decorate

@@ -1,10 +1,11 @@
 """``slfm release``: ship a trained checkpoint inside the package with its model card.
 
 Copies the checkpoint without optimizer state to ``slfm/models/<name>_<size>.pt`` (under 2 MB), where ``<size>``
-is the default inference input (``--image-size``; the training size unless given), evaluates it on the given
-test set in the device mode (letterbox at that size, and at each ``--sweep`` size) and the reference mode (short
-side 840), writes ``slfm/models/<name>_<size>.json`` (the card's data, with the commands that produced each number)
-and regenerates ``slfm/models/MODEL_CARD.md`` from every such JSON.
+is the default inference input (``--image-size``; the training size unless given), evaluates it on each given test
+set (one per source for a model trained on several: repeated ``--data DIR --dataset KIND``) in the device mode
+(letterbox at that size, and at each ``--sweep`` size) and the reference mode (short side 840), writes
+``slfm/models/<name>_<size>.json`` (the card's data, with the commands that produced each number) and regenerates
+``slfm/models/MODEL_CARD.md`` from every such JSON.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import click
 
 from slfm.checkpoint import BUNDLED, MODELS_DIR, export_for_release, file_sha256, load_model, read_checkpoint
 from slfm.errors import SlfmError
-from slfm.layouts import KINDS
-from slfm.options import IMAGE_SIZE, limit_option
+from slfm.inputs import DataSpec
+from slfm.options import IMAGE_SIZE, MIN_IMAGE_SIZE, limit_option, repeated_dataset_options, repeated_option
 from slfm.postprocess import DEMO, EVAL
 
 MAX_BYTES = 2_000_000
@@ -283,33 +284,49 @@ def write_card(models_dir: Path = MODELS_DIR, ablation: Path = ABLATION_REPORT) 
     return out
 
 
+def _sweep_refused(size: int) -> str | None:
+    """Why the network cannot take ``size`` as a swept input, or None (the rule ``--image-size`` applies)."""
+    return None if size >= MIN_IMAGE_SIZE else f"below {MIN_IMAGE_SIZE}, the network's largest stride"
+
+
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="bundle name, e.g. aizoo or moxa3k")
-@click.option("--data", type=click.Path(path_type=Path), required=True, help="test dataset root")
-@click.option("--dataset", "kind", type=click.Choice(KINDS), required=True)
-@click.option("--split", required=True, help="test split (moxa3k: test; aizoo: val)")
-@limit_option("images of the split")
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="test dataset root; repeat it (with --dataset, --split by position) for a model of several sources",
+)
+@repeated_dataset_options("each layout's test split (moxa3k: test; aizoo: val)")
+@limit_option("images of each split")
 @click.option("--models-dir", type=click.Path(path_type=Path), default=MODELS_DIR, show_default=True)
 @click.option(
     "--image-size", type=IMAGE_SIZE, default=None, help="default inference input  [default: the training size]"
 )
-@click.option("--sweep", default="", help="more letterbox sizes to evaluate for the card, e.g. '320,480'")
+@repeated_option(
+    "--sweep",
+    None,
+    (),
+    "input size in pixels",
+    convert=int,
+    check=_sweep_refused,
+    help="another letterbox size to evaluate for the card (--sweep 320 --sweep 480)",
+)
 @click.option("--note", default="", help="free text for the card, e.g. how the init checkpoint was trained")
 @click.option(
     "--trained-on",
     default="",
     help="the training machine, for a checkpoint that does not record it  [default: the checkpoint's record]",
 )
-def release(checkpoint, name, data, kind, split, limit, models_dir, image_size, sweep, note, trained_on):
-    """Bundle CHECKPOINT as slfm/models/<name>_<size>.pt, evaluate it, and update MODEL_CARD.md."""
-    try:
-        sizes = tuple(int(v) for v in sweep.split(",") if v.strip())
-    except ValueError as e:
-        raise SlfmError(f"--sweep {sweep!r}: give comma-separated sizes, e.g. '320,480'") from e
-    job = ReleaseJob(
-        Path(checkpoint), name, Path(data), kind, split, limit, Path(models_dir), image_size, sizes, note, trained_on
-    )
+def release(checkpoint, name, data, kinds, splits, limit, models_dir, image_size, sweep, note, trained_on):
+    """Bundle CHECKPOINT as slfm/models/<name>_<size>.pt, evaluate it on each test set, and update MODEL_CARD.md."""
+    from slfm.inputs import data_specs
+
+    tests = tuple(data_specs([str(d) for d in data], kinds, splits))
+    job = ReleaseJob(Path(checkpoint), name, tests, limit, Path(models_dir), image_size, tuple(sweep), note, trained_on)
     dst = release_job(job, click.echo)
     click.echo(f"bundled {dst} ({dst.stat().st_size / 1e6:.2f} MB); card: {write_card(Path(models_dir))}")
 
@@ -320,10 +337,8 @@ class ReleaseJob:
 
     checkpoint: Path
     name: str  # bundle name, e.g. aizoo or moxa3k
-    data: Path  # test dataset root
-    kind: str
-    split: str  # test split (moxa3k: test; aizoo: val)
-    limit: int | None = None
+    tests: tuple[DataSpec, ...]  # the test sets the card reports, each in every mode (one per source)
+    limit: int | None = None  # first N images of each
     models_dir: Path = MODELS_DIR
     image_size: int | None = None  # default inference input (None: the training size)
     sweep: tuple[int, ...] = ()  # more letterbox sizes to evaluate for the card
@@ -340,9 +355,10 @@ def release_job(job: ReleaseJob, log=print) -> Path:
     from slfm.predictor import Predictor
     from slfm.voc import load_dataset
 
-    checkpoint, name, data, kind, split, limit = job.checkpoint, job.name, job.data, job.kind, job.split, job.limit
+    checkpoint, name, limit = job.checkpoint, job.name, job.limit
     models_dir, image_size, note, trained_on = job.models_dir, job.image_size, job.note, job.trained_on
-    sweep = ",".join(str(v) for v in job.sweep)
+    if not job.tests:
+        raise SlfmError("no test set: give --data DIR --dataset KIND (repeatable)")
     src = read_checkpoint(checkpoint)
     if not trained_on and "train_machine" not in src:
         raise SlfmError(
@@ -357,31 +373,34 @@ def release_job(job: ReleaseJob, log=print) -> Path:
     if dst.stat().st_size > MAX_BYTES:
         raise SlfmError(f"{dst} is {dst.stat().st_size} bytes: over the {MAX_BYTES}-byte budget for bundled weights")
     model, ckpt = load_model(dst)
-    samples = load_dataset(data, kind, split, limit=limit)
     metrics = []
     runs = [("letterbox", size, 0.0)] + [("letterbox", v, 0.0) for v in dict.fromkeys(extra) if v != size]
     # the reference mode, and the shipped size with the demo's face/mask suppression (what an app shows)
     runs += [("reference", 840, 0.0), ("letterbox", size, DEMO.cross_class_iou)]
     ref = name if BUNDLED.get(name) == dst.name and Path(models_dir) == MODELS_DIR else str(dst)
-    for mode, insize, cross in runs:
-        post = replace(EVAL, cross_class_iou=cross)
-        result = summary(evaluate_samples(Predictor(model, model.config, mode, insize, post), samples, desc=mode))
-        cmd = f"slfm eval {ref} --data {data} --dataset {kind} --split {split}"
-        cmd += f" --mode {mode}" + (f" --size {insize}" if mode == "reference" or insize != size else "")
-        cmd += f" --limit {limit}" if limit else ""
-        cmd += f" --cross-class-iou {cross:g}" if cross else ""
-        metrics.append(
-            {
-                "dataset": kind,
-                "split": split,
-                "mode": mode,
-                "input_size": insize,
-                "cross_class_iou": cross,
-                "command": portable_command(cmd),
-                **{k: result[k] for k in ("images", "ap50", "map50", "map50_95")},
-            }
-        )
-        log(f"{mode} {insize} cross-class {cross:g}: mAP@0.5 {result['map50']:.4f} {result['ap50']}")
+    for test in job.tests:
+        data, kind, split = test.root, test.kind, test.split
+        samples = load_dataset(data, kind, split, limit=limit)
+        for mode, insize, cross in runs:
+            post = replace(EVAL, cross_class_iou=cross)
+            predictor = Predictor(model, model.config, mode, insize, post)
+            result = summary(evaluate_samples(predictor, samples, desc=f"{kind} {mode}"))
+            cmd = f"slfm eval {ref} --data {data} --dataset {kind} --split {split}"
+            cmd += f" --mode {mode}" + (f" --size {insize}" if mode == "reference" or insize != size else "")
+            cmd += f" --limit {limit}" if limit else ""
+            cmd += f" --cross-class-iou {cross:g}" if cross else ""
+            metrics.append(
+                {
+                    "dataset": kind,
+                    "split": split,
+                    "mode": mode,
+                    "input_size": insize,
+                    "cross_class_iou": cross,
+                    "command": portable_command(cmd),
+                    **{k: result[k] for k in ("images", "ap50", "map50", "map50_95")},
+                }
+            )
+            log(f"{kind} {split} {mode} {insize} cross-class {cross:g}: mAP@0.5 {result['map50']:.4f} {result['ap50']}")
     card = {
         "file": dst.name,
         "size_bytes": dst.stat().st_size,
@@ -395,11 +414,11 @@ def release_job(job: ReleaseJob, log=print) -> Path:
         "machine": machine(),
         "trained_on": trained_on,
         "released": time.strftime("%Y-%m-%d %H:%M"),
-        "release_command": f"slfm release {checkpoint} --name {name} --data {data} --dataset {kind} "
-        f"--split {split}"
+        "release_command": f"slfm release {checkpoint} --name {name} "
+        + " ".join(f"--data {s.root} --dataset {s.kind} --split {s.split}" for s in job.tests)
         + (f" --limit {limit}" if limit else "")
         + (f" --image-size {image_size}" if image_size else "")
-        + (f" --sweep {sweep}" if sweep else "")
+        + "".join(f" --sweep {v}" for v in job.sweep)
         + (f" --trained-on {shlex.quote(trained_on)}" if "train_machine" not in src else ""),
         "metrics": metrics,
         "note": note,

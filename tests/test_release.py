@@ -47,7 +47,9 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
             "--image-size",
             "352",
             "--sweep",
-            "320,352",
+            "352",
+            "--sweep",
+            "320",
             "--trained-on",
             "a test bench's CPU",
         ],
@@ -75,6 +77,45 @@ def test_release_writes_checkpoint_card_and_reproducible_metrics(moxa, tmp_path)
         r = CliRunner().invoke(main, row["command"].split()[1:], catch_exceptions=False)
         assert r.exit_code == 0
         assert json.loads(r.output[r.output.index("{") :])["map50"] == pytest.approx(row["map50"])
+
+
+def test_release_of_a_model_of_two_sources_reports_each_test_set(moxa, aizoo_sample, tmp_path):
+    """A model trained on several sources is bundled with each source's test set on its card, each number
+    reproduced by the command beside it; the card's release command names every test set."""
+    r = CliRunner().invoke(
+        main,
+        ["release", str(bundled_checkpoint("moxa3k")), "--name", "joint", "--data", str(moxa), "--dataset", "moxa3k"]
+        + ["--data", str(aizoo_sample.parent), "--dataset", "aizoo", "--split", "test", "--split", "val-sample"]
+        + ["--limit", "3", "--models-dir", str(tmp_path), "--trained-on", "a test bench"],
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    card = json.loads((tmp_path / "joint_512.json").read_text())
+    assert [(m["dataset"], m["split"], m["mode"]) for m in card["metrics"]] == [
+        (kind, split, mode)
+        for kind, split in (("moxa3k", "test"), ("aizoo", "val-sample"))
+        for mode in ("letterbox", "reference", "letterbox")
+    ]
+    assert all(m["images"] == 3 for m in card["metrics"])
+    words = shlex.split(card["release_command"])
+    assert [words[i + 1] for i, w in enumerate(words) if w == "--dataset"] == ["moxa3k", "aizoo"]
+    text = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "| moxa3k test | letterbox 512 |" in text and "| aizoo val-sample | letterbox 512 |" in text
+    row = card["metrics"][3]  # AIZOO's first row, by its own command
+    args = shlex.split(row["command"])[1:]
+    args[args.index("--data") + 1] = str(aizoo_sample.parent)
+    got = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert json.loads(got.output[got.output.index("{") :])["map50"] == pytest.approx(row["map50"])
+
+
+def test_release_refuses_a_sweep_size_under_the_stride(moxa, tmp_path):
+    r = CliRunner().invoke(
+        main,
+        ["release", str(bundled_checkpoint("moxa3k")), "--name", "demo", "--data", str(moxa), "--sweep", "16"]
+        + ["--models-dir", str(tmp_path), "--trained-on", "a test bench"],
+    )
+    assert r.exit_code == 2 and "--sweep" in r.output and "16" in r.output and "largest stride" in r.output
+    assert not list(tmp_path.glob("*"))
 
 
 def test_release_rejects_a_size_the_network_cannot_take(moxa, tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from slfm.options import OUT_DIR, threads_option
+from slfm.options import IMAGE_SIZE, OUT_DIR, threads_option
 from slfm.postprocess import DEMO, PostprocessConfig
 
 
@@ -25,6 +25,8 @@ class NoFaceConfig:
     models: list[str] = field(default_factory=lambda: ["aizoo", "moxa3k"])  # checkpoints, bundled names, artifacts
     threshold: float = DEMO.score_threshold
     out: Path = Path("reports/nofaces")
+    size: int | None = None  # letterbox input of a checkpoint (None: its own); an artifact keeps its contract's
+    threads: int = 1
 
 
 def run_nofaces(cfg: NoFaceConfig) -> dict:
@@ -37,14 +39,15 @@ def run_nofaces(cfg: NoFaceConfig) -> dict:
     low = PostprocessConfig(score_threshold=0.02, nms_iou=DEMO.nms_iou, cross_class_iou=DEMO.cross_class_iou)
     rows = []
     for name in cfg.models:
-        r = load_runnable(name)
-        pred = r.predictor(RunOptions(), low)
+        opts = RunOptions(size=cfg.size, threads=cfg.threads)
+        r = load_runnable(name, opts)
+        pred = r.predictor(opts, low)
         scores = {}
         for probe, image in probes.items():
             d = pred(image)
             scores[probe] = round(float(d.scores.max()), 4) if len(d.scores) else 0.0
         hits = [p for p, s in scores.items() if s >= cfg.threshold]
-        rows.append({"model": str(name), "input_size": r.input_size(RunOptions()), "probes": scores, "hits": hits})
+        rows.append({"model": str(name), "input_size": r.input_size(opts), "probes": scores, "hits": hits})
     return {
         "command": "slfm bench nofaces " + shlex.join(sys.argv[3:]) if len(sys.argv) > 2 else "",
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -81,14 +84,21 @@ def markdown(report: dict) -> str:
 @click.command("nofaces")
 @click.argument("models", nargs=-1)
 @click.option("--threshold", type=click.FloatRange(0, 1), default=DEMO.score_threshold, show_default=True)
+@click.option(
+    "--size",
+    type=IMAGE_SIZE,
+    default=None,
+    help="letterbox input for checkpoints, e.g. the size a candidate ships at  [default: each checkpoint's own; "
+    "an artifact keeps its contract's]",
+)
 @click.option("--out", type=OUT_DIR, default=Path("reports/nofaces"), show_default=True, help="report stem")
 @threads_option
-def nofaces(models, threshold, out, threads):
+def nofaces(models, threshold, size, out, threads):
     """Detections of MODELS (checkpoints, bundled names, artifacts; default: the bundled ones) on inputs with no
     face: blank, gray and noise frames at several sizes, and photos without people -> OUT.json / OUT.md."""
     from slfm.bench import write
 
-    cfg = NoFaceConfig(list(models) or NoFaceConfig().models, threshold, Path(out))
+    cfg = NoFaceConfig(list(models) or NoFaceConfig().models, threshold, Path(out), size, threads or 1)
     report = run_nofaces(cfg)
     write(report, cfg.out, markdown(report))
     for r in report["models"]:

@@ -89,3 +89,24 @@ def test_bench_nofaces_reports_each_probe(tmp_path):
     assert row["hits"] == [p for p, s in row["probes"].items() if s >= DEMO.score_threshold]
     assert "black 640x480" in row["hits"]  # aizoo_480, trained without negatives: "mask 0.97" on a covered camera
     assert "| aizoo | 480 |" in (tmp_path / "nf.md").read_text()
+
+
+def test_bench_nofaces_probes_a_checkpoint_at_the_size_it_ships_at(tmp_path):
+    """A candidate trained at one size and shipped at another is probed at the shipped one."""
+    import json
+
+    from click.testing import CliRunner
+
+    from slfm.cli import main
+
+    out = tmp_path / "nf"
+    res = CliRunner().invoke(main, ["bench", "nofaces", "aizoo", "--size", "320", "--threads", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads(out.with_suffix(".json").read_text())["models"]
+    assert row["input_size"] == 320 and "| aizoo | 320 |" in out.with_suffix(".md").read_text()
+    own = CliRunner().invoke(main, ["bench", "nofaces", "aizoo", "--threads", "1", "--out", str(tmp_path / "own")])
+    assert own.exit_code == 0, own.output
+    (at480,) = json.loads((tmp_path / "own.json").read_text())["models"]
+    assert at480["input_size"] == 480 and at480["probes"] != row["probes"]  # the input really changed
+    bad = CliRunner().invoke(main, ["bench", "nofaces", "aizoo", "--size", "8", "--out", str(out)])
+    assert bad.exit_code == 2 and "8" in bad.output

@@ -36,7 +36,7 @@ from slfm.options import OUT_DIR, choices_option, class_map_of, threads_option
 @config_options(ConvertJob, only=("calib",))
 @threads_option
 def convert(checkpoint, to, out, data, kind, split, class_map, threads, **settings):
-    """Convert an fp32 CHECKPOINT (a path, or 'aizoo' / 'moxa3k'; default: the bundled weights for --dataset)
+    """Convert an fp32 CHECKPOINT (a path, or 'faces' / 'aizoo' / 'moxa3k'; default: the bundled weights for --dataset)
     to on-device artifacts (+ <artifact>.json contracts) in OUT."""
     from slfm.convert.job import convert_job
 

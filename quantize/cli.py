@@ -127,7 +127,7 @@ def qat(
 @click.option("--val-limit", type=POSITIVE, default=None)
 @threads_option
 def ptq(checkpoint, data, kind, split, class_map, calib, equalize, backend, out, val_split, val_limit, threads):
-    """Post-training int8 quantization of CHECKPOINT (a path, or 'aizoo' / 'moxa3k') calibrated on real images
+    """Post-training int8 quantization of CHECKPOINT (a path, or 'faces' / 'aizoo' / 'moxa3k') calibrated on real images
     -> OUT/ptq.pt."""
     from slfm.quantize.calibrate import PTQJob, ptq_job
 

@@ -20,11 +20,12 @@ from slfm.outputs import atomic_path
 
 FORMAT = "slfm-checkpoint"
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-# Weights shipped inside the package (see slfm/models/MODEL_CARD.md): name -> file.
-BUNDLED = {"aizoo": "aizoo_480.pt", "moxa3k": "moxa3k_512.pt"}
+# Weights shipped inside the package (see slfm/models/MODEL_CARD.md): name -> file. ``faces`` is the one
+# detector of both data sets (issue #16); the specialists serve their own data set's commands.
+BUNDLED = {"faces": "faces_640.pt", "aizoo": "aizoo_480.pt", "moxa3k": "moxa3k_512.pt"}
 # int8 QAT checkpoints made from those weights (slfm qat; commands in MODEL_CARD.md): name -> file
 BUNDLED_QAT = {"aizoo": "aizoo_480_qat.pt", "moxa3k": "moxa3k_512_qat.pt"}
-DEFAULT_BUNDLED = "aizoo"
+DEFAULT_BUNDLED = "faces"
 VERSION = 1
 
 
@@ -143,8 +144,8 @@ def read_data(path: str | Path) -> dict:
 
 
 def resolve_checkpoint(arg: str | Path | None, dataset: str | None = None) -> Path:
-    """A checkpoint argument: a path, a bundled name ('aizoo', 'moxa3k'), or None for the bundled weights
-    matching ``dataset`` (AIZOO's otherwise)."""
+    """A checkpoint argument: a path, a bundled name (``BUNDLED``), or None for the bundled weights matching
+    ``dataset`` (the joint ``faces`` detector otherwise)."""
     if arg is None:
         return bundled_checkpoint(dataset if dataset in BUNDLED else DEFAULT_BUNDLED)
     if str(arg) in BUNDLED and not Path(arg).exists():

@@ -113,7 +113,7 @@ def _train_config_options(f):
 @click.option(
     "--teacher",
     multiple=True,
-    help="a checkpoint (path, or a bundled name: aizoo / moxa3k) whose outputs the model also learns on a "
+    help="a checkpoint (path, or a bundled name: faces / aizoo / moxa3k) whose outputs the model also learns on a "
     "source's images, one per --data ('none': labels only; weight: --distill-weight)  [default: none]",
 )
 @click.option(
@@ -256,7 +256,7 @@ def _runtime_option(f):
 def eval_cmd(model, data, kind, split, class_map, mode, size, runtime, json_out, limit, threads, **settings):
     """VOC AP@0.5 per class, mAP@0.5 and COCO AP@[.5:.95] of a checkpoint or an artifact on a dataset split.
 
-    CHECKPOINT: a path, or 'aizoo' / 'moxa3k' for the bundled weights (default: those of --dataset).
+    CHECKPOINT: a path, or 'faces' / 'aizoo' / 'moxa3k' for the bundled weights (default: those of --dataset).
     ARTIFACT: a .tflite or .pte (.mlpackage on macOS) from slfm convert: its input size and pre/post-processing
     come from its contract (sidecar, or the metadata inside it), so this scores the file you ship.
     """
@@ -309,14 +309,17 @@ def detect(paths, out, mode, size, runtime, score, nms, score_alias, nms_alias, 
     """Detect faces with and without a mask ("mask" / "no mask") in SOURCE: an image, a folder of images, or a
     video.
 
-    CHECKPOINT (optional): a path, or a bundled name; without it the bundled AIZOO weights are used.
+    CHECKPOINT (optional): a path, or a bundled name; without it the bundled 'faces' weights are used.
     ARTIFACT: a .tflite or .pte (.mlpackage on macOS) from slfm convert, run with its own contract.
 
     \b
     Which bundled weights (numbers: slfm info NAME, slfm/models/MODEL_CARD.md):
-      aizoo   aizoo_480.pt, the default: everyday photos (AIZOO: WIDER Face + MAFA),
-              faces near and far; AIZOO val mAP@0.5 0.91 at 480
-      moxa3k  moxa3k_512.pt: crowded scenes with many small faces (Moxa3K);
+      faces   faces_640.pt, the default: one detector trained on both data sets
+              (AIZOO + Moxa3K) and on face-free images; photos of any kind;
+              AIZOO val mAP@0.5 0.91, Moxa3K test 0.69 at 640
+      aizoo   aizoo_480.pt: AIZOO's everyday photos (WIDER Face + MAFA) only;
+              AIZOO val mAP@0.5 0.91 at 480, Moxa3K test 0.38
+      moxa3k  moxa3k_512.pt: crowded scenes with many small faces (Moxa3K) only;
               Moxa3K test mAP@0.5 0.68 at 512
     """
     from slfm.detect import detect_path
@@ -365,7 +368,7 @@ def detect(paths, out, mode, size, runtime, score, nms, score_alias, nms_alias, 
 def info(checkpoint, image_size, no_attention, no_heatmap):
     """Parameters, MACs and anchors of SL-FMDet at its input size, and the card's mAP for bundled weights.
 
-    CHECKPOINT: a path, or 'aizoo' / 'moxa3k' for the bundled weights; without it, a fresh model.
+    CHECKPOINT: a path, or 'faces' / 'aizoo' / 'moxa3k' for the bundled weights; without it, a fresh model.
     """
     from slfm.anchors import anchors
     from slfm.config import ModelConfig

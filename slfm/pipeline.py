@@ -323,7 +323,7 @@ def plan(
 @click.option(
     "--checkpoint",
     default=None,
-    help="fp32 checkpoint, or 'aizoo' / 'moxa3k' (default: the bundled weights for --dataset)",
+    help="fp32 checkpoint, or 'faces' / 'aizoo' / 'moxa3k' (default: the bundled weights for --dataset)",
 )
 @click.option(
     "--data",

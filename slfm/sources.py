@@ -26,7 +26,7 @@ class Source:
     weight: float = 1.0  # relative sampling weight of each of its images
     val_split: str | None = None  # None: default_splits; "" for none
     name: str = ""  # how reports name it (default: the layout, numbered when repeated)
-    # a checkpoint (path, or a bundled name: aizoo / moxa3k) whose outputs the model also learns on this
+    # a checkpoint (path, or a bundled name: faces / aizoo / moxa3k) whose outputs the model also learns on this
     # source's images (knowledge distillation, e.g. from the specialist trained on it); None: labels only
     teacher: str | None = None
 
@@ -92,7 +92,7 @@ def zip_sources(
 
 
 def teacher_path(teacher: str) -> str:
-    """A ``--teacher`` value as an absolute checkpoint path: a bundled name (aizoo / moxa3k) or a file."""
+    """A ``--teacher`` value as an absolute checkpoint path: a bundled name (faces / aizoo / moxa3k) or a file."""
     from slfm.checkpoint import BUNDLED, bundled_checkpoint
 
     if teacher in BUNDLED:

@@ -134,6 +134,20 @@ def test_info_describes_bundled_weights_at_their_size_with_their_card(name):
     assert data["metrics"][0]["map50"] > 0.5
 
 
+def test_the_default_detector_is_the_joint_model_carded_on_both_test_sets():
+    from slfm.checkpoint import BUNDLED, read_checkpoint, resolve_checkpoint
+    from slfm.release import card_of
+
+    path = resolve_checkpoint(None)  # what `slfm detect photo.jpg` loads
+    assert path.name == BUNDLED["faces"]
+    sources = {s["dataset"] for s in read_checkpoint(path)["data_sources"]}
+    assert sources == {"aizoo", "moxa3k"}
+    card = {(m["dataset"], m["split"]): m for m in card_of(path)["metrics"] if m["cross_class_iou"] == 0.0}
+    assert {("aizoo", "val"), ("moxa3k", "test")} <= set(card)
+    # the specialists stay for their own data set's commands (resolve by --dataset)
+    assert resolve_checkpoint(None, "moxa3k").name == BUNDLED["moxa3k"]
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [

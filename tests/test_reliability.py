@@ -280,24 +280,25 @@ def test_non_numeric_size_is_a_warning_not_a_traceback(tmp_path):
 
 def test_exif_orientation_is_applied_as_viewers_do(tmp_path):
     """A real photo stored rotated with the EXIF tag saying so (as phones do) reads, sizes and detects upright."""
+    import cv2
     import numpy as np
     from PIL import Image
 
     from slfm.images import image_size, read_image
 
-    upright = photo("coffee")  # 600 x 400
+    upright = np.ascontiguousarray(photo()[:, :384])  # the astronaut's face in a portrait frame, 384 wide x 512 high
     rgb = np.ascontiguousarray(np.rot90(upright, 1)[..., ::-1])  # stored turned 90 degrees counter-clockwise
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 clockwise to show"
     Image.fromarray(rgb).save(tmp_path / "phone.jpg", exif=exif, quality=95)
-    write_photo(tmp_path / "upright.jpg", "coffee")
-    assert image_size(tmp_path / "phone.jpg") == (600, 400)
+    assert cv2.imwrite(str(tmp_path / "upright.jpg"), upright)
+    assert image_size(tmp_path / "phone.jpg") == (384, 512)
     a, b = read_image(tmp_path / "phone.jpg"), read_image(tmp_path / "upright.jpg")
-    assert a.shape == b.shape == (400, 600, 3) and np.abs(a.astype(int) - b).mean() < 3
+    assert a.shape == b.shape == (512, 384, 3) and np.abs(a.astype(int) - b).mean() < 3
     code, _ = invoke("detect", tmp_path, "--out", tmp_path / "out", "--score", "0.3")
     rep = json.loads((tmp_path / "out" / "detections.json").read_text())
     phone, ref = rep[str(tmp_path / "phone.jpg")], rep[str(tmp_path / "upright.jpg")]
-    assert code == 0 and (phone["width"], phone["height"]) == (600, 400)
+    assert code == 0 and (phone["width"], phone["height"]) == (384, 512)
     assert len(phone["detections"]) == len(ref["detections"]) >= 1
     for d, e in zip(phone["detections"], ref["detections"], strict=True):
         assert d["label"] == e["label"] and np.abs(np.subtract(d["box"], e["box"])).max() < 8

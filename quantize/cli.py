@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from slfm.config_cli import config_options
-from slfm.options import FRACTION, IN_FILE, OUT_DIR, POSITIVE, class_map_of, dataset_options, threads_option
+from slfm.options import (
+    FRACTION,
+    IN_FILE,
+    OUT_DIR,
+    POSITIVE,
+    class_map_of,
+    dataset_options,
+    repeated_dataset_options,
+    threads_option,
+)
 from slfm.quantize.qat import BACKEND_CHOICES, QATConfig
 
 # cross-layer range equalization (slfm.quantize.equalize): on by default for PTQ and QAT alike
@@ -16,7 +25,20 @@ EQUALIZE_OPTION = config_options(QATConfig, only=("equalize",))
 
 @click.command()
 @click.argument("checkpoint")
-@dataset_options(split_default="fit where the layout has a committed holdout list, else train")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="dataset root folder; repeat it (with --dataset, --split in the same order) for a model trained on "
+    "several sources",
+)
+@repeated_dataset_options("fit where the layout has a committed holdout list, else train", "kind", "split")
+@click.option(
+    "--class-map",
+    default=None,
+    help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
+)
 @config_options(QATConfig)  # the fine-tuning settings: slfm.quantize.qat.QATConfig's fields
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=OUT_DIR, default=Path("runs/qat"), show_default=True)
@@ -68,26 +90,30 @@ def qat(
     bundle,
     **settings,
 ):
-    """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT (a path, or 'aizoo' /
-    'moxa3k') -> OUT/qat.pt, the epoch whose int8 graph scores best on the validation split.
+    """Quantization-aware fine-tuning (int8 W8A8, BN folded) of an fp32 CHECKPOINT (a path, or 'faces' /
+    'aizoo' / 'moxa3k') -> OUT/qat.pt, the epoch whose int8 graph scores best on the validation split (the mean
+    over the sources for several --data).
 
-    The data recipe (whole-image share, class balance) follows the checkpoint's training unless given: fine-tuning
-    on another input distribution than the weights learnt moves them away from it."""
+    The data recipe (whole-image share, class balance, face-free images) follows the checkpoint's training unless
+    given: fine-tuning on another input distribution than the weights learnt moves them away from it."""
     import shlex
     import sys
 
     from slfm.checkpoint import BUNDLED, BUNDLED_QAT, MODELS_DIR, read_data
     from slfm.errors import SlfmError
     from slfm.quantize.qat import QATJob, qat_job
+    from slfm.sources import zip_sources
 
     if bundle and checkpoint not in BUNDLED:
         raise SlfmError(f"--bundle: {checkpoint!r} is not a bundled name ({', '.join(BUNDLED)})")
+    first, *more = zip_sources(data, kind, split, (), class_map_of(class_map), val_split)
     job = QATJob(
         checkpoint=checkpoint,
-        data=Path(data),
-        kind=kind,
-        split=split,
-        class_map=class_map_of(class_map),
+        data=Path(first.data),
+        kind=first.dataset,
+        split=first.split,
+        class_map=first.class_map,
+        more_sources=tuple(more),
         val_split=val_split,
         val_limit=val_limit,
         backend=backend,

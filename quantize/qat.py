@@ -253,6 +253,8 @@ class QATTraining:
         h = {"epoch": row["epoch"], "loss": row.get("loss")}
         if result.get("map50") is not None:
             h.update(val_map50=result["map50"], val_ap50=result.get("ap50", {}))
+        if " " in (row.get("map50_by_source") or ""):  # several sources: val_map50 is their mean
+            h["val_by_source"] = row["map50_by_source"]
         self.history.append(h)
 
     def save(self, path: Path, net, meta: dict, train_state: dict | None = None) -> None:
@@ -369,6 +371,15 @@ class QATJob:
     class_balance: bool | None = None
     config: QATConfig = field(default_factory=QATConfig)
     command: str = "slfm qat"
+    # further data sets beside ``data`` (slfm qat's repeated --data, as slfm train pairs them): their training
+    # images join ``data``'s and the epoch is picked by the mean int8 mAP over every source's validation split
+    more_sources: tuple[Source, ...] = ()
+
+    def sources(self) -> list[Source]:
+        from slfm.sources import named
+
+        first = Source(str(self.data), self.kind, self.split, self.class_map, val_split=self.val_split)
+        return named([first, *self.more_sources])
 
 
 def qat_job(job: QATJob, log=print) -> Path:
@@ -385,34 +396,56 @@ def qat_job(job: QATJob, log=print) -> Path:
     trained = trained_recipe(ckpt)
     full_image_prob = trained["full_image_prob"] if job.full_image_prob is None else job.full_image_prob
     class_balance = trained["class_balance"] if job.class_balance is None else job.class_balance
-    cfg = dataclasses.replace(job.config, full_image_prob=full_image_prob, class_balance=class_balance)
-    train_split, val_split = qat_splits(job.kind, job.split, job.val_split)
-    samples = load_dataset(job.data, job.kind, train_split, job.class_map)
-    val = load_dataset(job.data, job.kind, val_split, job.class_map) if val_split else None
-    if val and job.val_limit:
-        val = spread(val, job.val_limit)
+    # the rest of the data recipe (face-free images) follows the checkpoint's training too
+    cfg = dataclasses.replace(
+        job.config,
+        full_image_prob=full_image_prob,
+        class_balance=class_balance,
+        negative_prob=trained["negative_prob"],
+    )
+    sources = job.sources()
+    samples, vals, data = [], {}, []
+    for src in sources:
+        train_split, val_split = qat_splits(src.dataset, src.split, src.val_split)
+        part = load_dataset(src.data, src.dataset, train_split, src.class_map)
+        val = load_dataset(src.data, src.dataset, val_split, src.class_map) if val_split else []
+        if val and job.val_limit:
+            val = spread(val, job.val_limit)
+        samples += part
+        if val:
+            vals[src.name] = val
+        data.append(
+            {
+                "root": str(Path(src.data).resolve()),
+                "dataset": src.dataset,
+                "name": src.name,
+                "train_split": train_split,
+                "images": len(part),
+                "val_split": val_split,
+                "val_images": len(val),
+            }
+        )
+        log(f"QAT source {src.name}: {src.dataset} {train_split} ({len(part)} images), validation {val_split or '-'}")
     n = min(cfg.limit or len(samples), len(samples))
     log(
-        f"QAT on {job.kind} {train_split} ({n} images), epoch picked on {val_split or 'none (last epoch)'}; data "
-        f"recipe: {full_image_prob:.0%} whole images, class-balanced loss {class_balance}"
+        f"QAT on {n} images, epoch picked on {' + '.join(vals) or 'none (last epoch)'}; data recipe: "
+        f"{full_image_prob:.0%} whole images, class-balanced loss {class_balance}, "
+        f"{cfg.negative_prob:.0%} face-free images"
     )
+    # one source keeps its single-split record; several are listed, each with its own splits
+    val_arg = (next(iter(vals.values())) if vals else None) if len(sources) == 1 else (vals or None)
+    record = data[0] if len(sources) == 1 else {"sources": data}
     return qat(
         model,
         samples,
         cfg,
         backends_of(job.backend),
         Path(job.out) / "qat.pt",
-        val,
+        val_arg,
         resume=job.resume,
         source_checkpoint=str(checkpoint),
         source_sha256=file_sha256(checkpoint),
-        data={
-            "root": str(Path(job.data).resolve()),
-            "dataset": job.kind,
-            "train_split": train_split,
-            "val_split": val_split,
-            "val_images": len(val or []),
-        },
+        data=record,
         command=job.command,
         train_machine=machine(),
     )

@@ -212,13 +212,16 @@ def ablation_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def qat_markdown(models_dir: Path = MODELS_DIR, reports: Path = MODELS_DIR.parents[1] / "reports") -> str:
-    """The bundled int8 QAT checkpoints: how each was made, its epoch choice on the holdout split, and the
-    per-artifact mAP of ``slfm bench artifacts`` (``reports/artifacts_<name>.json``) where that report exists."""
+def qat_markdown(
+    models_dir: Path = MODELS_DIR, reports: Path = MODELS_DIR.parents[1] / "reports", qat_files: dict | None = None
+) -> str:
+    """The bundled int8 QAT checkpoints (``qat_files``: name -> file, default ``BUNDLED_QAT``): how each was made,
+    its epoch choice on the holdout split, and the per-artifact mAP of ``slfm bench artifacts``
+    (``reports/artifacts_<name>.json``) where that report exists."""
     from slfm.checkpoint import BUNDLED, BUNDLED_QAT, read_data
 
     lines = []
-    for name, qfile in BUNDLED_QAT.items():
+    for name, qfile in (BUNDLED_QAT if qat_files is None else qat_files).items():
         path = models_dir / qfile
         if not path.is_file():
             continue
@@ -226,18 +229,25 @@ def qat_markdown(models_dir: Path = MODELS_DIR, reports: Path = MODELS_DIR.paren
         c = q.get("qat_config", {})
         d = q.get("data", {})
         m = q.get("train_machine", {})
+        parts = d.get("sources") or [d]  # one source, or each of several (slfm qat's repeated --data)
+        trained_on = " + ".join(f"{p.get('dataset')} `{p.get('train_split')}`" for p in parts)
+        val_on = " + ".join(
+            f"`{p.get('val_split')}` of {p.get('dataset')} ({p.get('val_images')} images)" for p in parts
+        )
+        negatives = f" with {c['negative_prob']:.0%} face-free images" if c.get("negative_prob") else ""
+        val_on += " carved from train" + ("; the mean of the sources picks" if len(parts) > 1 else "")
         lines += [
             f"## `{qfile}` ({path.stat().st_size / 1e6:.2f} MB): int8 QAT of `{BUNDLED[name]}`",
             "",
             f"- Made by: `{portable_command(q.get('command', 'slfm qat'))}`",
             f"- Recipe: {'backbone channel ranges equalized (same fp32 function), then ' if c.get('equalize') else ''}"
-            f"{c.get('epochs')} epoch(s) on {q.get('train_images')} images of {d.get('dataset')} "
-            f"`{d.get('train_split')}`, Adam lr {c.get('lr')} cosine, batch {c.get('batch_size')}; loss: "
+            f"{c.get('epochs')} epoch(s) on {q.get('train_images')} images of {trained_on}"
+            f"{negatives}, Adam lr {c.get('lr')} cosine, batch {c.get('batch_size')}; loss: "
             f"distillation from the fp32 weights x{c.get('distill_weight')}, labels x{c.get('label_weight')}; "
             f"activation ranges `{c.get('act_ranges')}` from {c.get('calib')} letterboxed images; BatchNorm "
             f"{'frozen' if c.get('freeze_bn') else 'training'}",
-            f"- Epoch {q.get('best_epoch')} shipped: the best int8 mAP@0.5 (converted graph) on `{d.get('val_split')}` "
-            f"({d.get('val_images')} images carved from train; epoch 0 is the PTQ-calibrated start)",
+            f"- Epoch {q.get('best_epoch')} shipped: the best int8 mAP@0.5 (converted graph) on {val_on} (epoch 0 is "
+            "the PTQ-calibrated start)",
             f"- Trained on {m.get('processor', '?')} ({m.get('cpu_count', '?')} CPUs), torch {m.get('torch', '?')}",
             "",
             "| epoch | distillation loss | holdout int8 mAP@0.5 |",
@@ -246,6 +256,8 @@ def qat_markdown(models_dir: Path = MODELS_DIR, reports: Path = MODELS_DIR.paren
         for h in q.get("history", []):
             loss = f"{h['loss']:.4f}" if h.get("loss") is not None else ""
             val = f"{h['val_map50']:.4f}" if h.get("val_map50") is not None else ""
+            if h.get("val_by_source"):
+                val += f" ({h['val_by_source'].replace('=', ' ')})"
             lines.append(f"| {h['epoch']} | {loss} | {val} |")
         report = reports / f"artifacts_{name}.json"
         if report.is_file():

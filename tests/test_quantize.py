@@ -238,3 +238,42 @@ def test_layer_table_follows_the_network_and_finds_int8_error(ptq_graph, ptq_sou
     assert first["body"] < first["fpn"] < first["context1"] < names.index("ClassHead.2")
     assert all(5 < r["snr_db"] < SNR_CAP_DB for r in rows)
     assert rows[0]["snr_db"] > 20  # the first conv block loses least; error accumulates from there
+
+
+@pytest.mark.slow
+def test_qat_of_a_model_of_several_sources_trains_on_each_and_picks_by_their_mean(moxa, aizoo_sample, tmp_path):
+    """slfm qat's repeated --data, as for the joint `faces` model: both sources' images train, each source's
+    validation split is scored and the epoch is picked by their mean; the card names both."""
+    from slfm.quantize.qat import QATConfig, QATJob, qat_job
+    from slfm.release import qat_markdown
+    from slfm.sources import Source
+
+    aizoo = Source(str(aizoo_sample.parent), "aizoo", "val-sample", val_split="val-sample")
+    job = QATJob(
+        "moxa3k",
+        moxa,
+        "moxa3k",
+        val_limit=4,
+        more_sources=(aizoo,),
+        out=tmp_path / "models",
+        config=QATConfig(epochs=1, batch_size=4, limit=12, calib=8, workers=0),
+    )
+    lines = []
+    path = qat_job(job, lines.append)
+    ck = torch.load(path, weights_only=True)
+    parts = ck["data"]["sources"]
+    assert [(p["name"], p["train_split"], p["val_split"]) for p in parts] == [
+        ("moxa3k", "fit", "holdout"),
+        ("aizoo", "val-sample", "val-sample"),
+    ]
+    assert parts[1]["images"] == 200 and all(p["val_images"] == 4 for p in parts)
+    assert ck["train_images"] == 12 and any("QAT source aizoo" in line for line in lines)
+    for h in ck["history"]:  # epoch 0 (PTQ start) and 1: the mean of both sources, each recorded
+        scores = dict(kv.split("=") for kv in h["val_by_source"].split())
+        assert set(scores) == {"moxa3k", "aizoo"}
+        assert h["val_map50"] == pytest.approx(sum(map(float, scores.values())) / 2, abs=1e-4)
+    # the card's section for such a checkpoint names both sources (bundled name -> file, as --bundle writes it)
+    (tmp_path / "models" / "faces_640_qat.pt").write_bytes(path.read_bytes())
+    card = qat_markdown(tmp_path / "models", tmp_path, qat_files={"faces": "faces_640_qat.pt"})
+    assert "images of moxa3k `fit` + aizoo `val-sample`" in card
+    assert "`holdout` of moxa3k (4 images) + `val-sample` of aizoo (4 images)" in card and "moxa3k 0." in card

@@ -349,6 +349,20 @@ def qat_splits(kind: str, split: str | None, val_split: str | None) -> tuple[str
     return train, val
 
 
+def data_record(parts: list[dict]) -> dict:
+    """A QAT checkpoint's ``data``: one source's record as it is, several listed under ``sources`` beside the
+    same summary keys (splits joined by '+' where they differ, image counts summed)."""
+    if len(parts) == 1:
+        return parts[0]
+    joined = {k: "+".join(dict.fromkeys(p[k] for p in parts)) for k in ("dataset", "train_split", "val_split")}
+    return {
+        **joined,
+        "images": sum(p["images"] for p in parts),
+        "val_images": sum(p["val_images"] for p in parts),
+        "sources": parts,
+    }
+
+
 @dataclass(frozen=True)
 class QATJob:
     """The QAT step's settings: an fp32 checkpoint and labelled data -> ``out/qat.pt``.
@@ -432,9 +446,8 @@ def qat_job(job: QATJob, log=print) -> Path:
         f"{full_image_prob:.0%} whole images, class-balanced loss {class_balance}, "
         f"{cfg.negative_prob:.0%} face-free images"
     )
-    # one source keeps its single-split record; several are listed, each with its own splits
     val_arg = (next(iter(vals.values())) if vals else None) if len(sources) == 1 else (vals or None)
-    record = data[0] if len(sources) == 1 else {"sources": data}
+    record = data_record(data)
     return qat(
         model,
         samples,

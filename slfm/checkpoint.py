@@ -24,7 +24,7 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 # detector of both data sets (issue #16); the specialists serve their own data set's commands.
 BUNDLED = {"faces": "faces_640.pt", "aizoo": "aizoo_480.pt", "moxa3k": "moxa3k_512.pt"}
 # int8 QAT checkpoints made from those weights (slfm qat; commands in MODEL_CARD.md): name -> file
-BUNDLED_QAT = {"aizoo": "aizoo_480_qat.pt", "moxa3k": "moxa3k_512_qat.pt"}
+BUNDLED_QAT = {"faces": "faces_640_qat.pt", "aizoo": "aizoo_480_qat.pt", "moxa3k": "moxa3k_512_qat.pt"}
 DEFAULT_BUNDLED = "faces"
 VERSION = 1
 

@@ -20,9 +20,15 @@ from slfm.options import IMAGE_SIZE, OUT_DIR, threads_option
 from slfm.postprocess import DEMO, PostprocessConfig
 
 
+def bundled_names() -> list[str]:
+    from slfm.checkpoint import BUNDLED
+
+    return list(BUNDLED)
+
+
 @dataclass
 class NoFaceConfig:
-    models: list[str] = field(default_factory=lambda: ["aizoo", "moxa3k"])  # checkpoints, bundled names, artifacts
+    models: list[str] = field(default_factory=lambda: list(bundled_names()))  # checkpoints, bundled names, artifacts
     threshold: float = DEMO.score_threshold
     out: Path = Path("reports/nofaces")
     size: int | None = None  # letterbox input of a checkpoint (None: its own); an artifact keeps its contract's

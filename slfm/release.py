@@ -259,13 +259,15 @@ def qat_markdown(
             if h.get("val_by_source"):
                 val += f" ({h['val_by_source'].replace('=', ' ')})"
             lines.append(f"| {h['epoch']} | {loss} | {val} |")
-        report = reports / f"artifacts_{name}.json"
-        if report.is_file():
+        # its test set's report, and one per further test set of a model of several sources (artifacts_<name>_<set>)
+        for report in [reports / f"artifacts_{name}.json", *sorted(reports.glob(f"artifacts_{name}_*.json"))]:
+            if not report.is_file():
+                continue
             r = json.loads(report.read_text())
             lines += [
                 "",
                 f"On {r['options']['kind']} `{r['options']['split']}` ({r['eval_images']} images), "
-                f"`{portable_command(r['command'])}` ([report](../../reports/artifacts_{name}.md)):",
+                f"`{portable_command(r['command'])}` ([report](../../reports/{report.stem}.md)):",
                 "",
                 "| artifact | mAP@0.5 | vs PyTorch fp32 (± paired bootstrap std) |",
                 "| --- | --- | --- |",

@@ -115,3 +115,34 @@ def test_bench_nofaces_probes_a_checkpoint_at_the_size_it_ships_at(tmp_path):
     assert at480["input_size"] == 480 and at480["probes"] != row["probes"]  # the input really changed
     bad = CliRunner().invoke(main, ["bench", "nofaces", "aizoo", "--size", "8", "--out", str(out)])
     assert bad.exit_code == 2 and "8" in bad.output
+
+
+@pytest.mark.slow
+def test_the_default_detectors_int8_artifacts_report_nothing_on_no_face_frames(tmp_path):
+    """What ships to a phone or a Pi: `slfm convert` of the default detector to int8 (its bundled QAT checkpoint
+    where there is one, else PTQ), probed in its runtime as `slfm bench nofaces` probes it."""
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from slfm.checkpoint import DEFAULT_BUNDLED
+    from slfm.cli import main
+    from slfm.nofaces import NoFaceConfig, run_nofaces
+
+    out = tmp_path / "art"
+    args = ["convert", DEFAULT_BUNDLED, "--to", "tflite", "--to", "executorch", "--precision", "int8"]
+    res = CliRunner().invoke(main, [*args, "--out", str(out), "--threads", "1"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    entries = json.loads((out / "manifest.json").read_text()).values()
+    made = sorted(Path(e["artifact"]) for e in entries if e["precision"] == "int8")
+    assert [p.suffix for p in made] == [".pte", ".tflite"]
+    report = run_nofaces(NoFaceConfig([str(p) for p in made], out=tmp_path / "nf"))
+    photos = {}
+    for row in report["models"]:
+        assert set(row["probes"]) == set(no_face_probes())
+        frames = [h for h in row["hits"] if not h.startswith("photo ")]
+        assert not frames, f"{row['model']} reports detections on no-face frames: {frames}"
+        photos.update({f"{Path(row['model']).name}: {h}": row["probes"][h] for h in row["hits"]})
+    if photos:  # as the fp32 weights: a cat's face and a page of text are no kind any training set here holds
+        pytest.xfail(f"int8 artifacts report detections on held-out photos without people: {photos} (issue #16)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -267,6 +269,13 @@ def test_qat_of_a_model_of_several_sources_trains_on_each_and_picks_by_their_mea
         ("aizoo", "val-sample", "val-sample"),
     ]
     assert parts[1]["images"] == 200 and all(p["val_images"] == 4 for p in parts)
+    summary = {k: ck["data"][k] for k in ("dataset", "train_split", "val_split", "val_images")}
+    assert summary == {
+        "dataset": "moxa3k+aizoo",
+        "train_split": "fit+val-sample",
+        "val_split": "holdout+val-sample",
+        "val_images": 8,
+    }
     assert ck["train_images"] == 12 and any("QAT source aizoo" in line for line in lines)
     for h in ck["history"]:  # epoch 0 (PTQ start) and 1: the mean of both sources, each recorded
         scores = dict(kv.split("=") for kv in h["val_by_source"].split())
@@ -274,6 +283,16 @@ def test_qat_of_a_model_of_several_sources_trains_on_each_and_picks_by_their_mea
         assert h["val_map50"] == pytest.approx(sum(map(float, scores.values())) / 2, abs=1e-4)
     # the card's section for such a checkpoint names both sources (bundled name -> file, as --bundle writes it)
     (tmp_path / "models" / "faces_640_qat.pt").write_bytes(path.read_bytes())
+    for stem, kind, split in (("artifacts_faces", "aizoo", "val"), ("artifacts_faces_moxa3k", "moxa3k", "test")):
+        rows = [
+            {"model": "pytorch fp32", "format": "pytorch", "map50": 0.9},
+            {"model": "tflite int8 QAT", "format": "tflite", "map50": 0.89, "delta_map50_bootstrap": {"std": 0.002}},
+        ]
+        report = {"options": {"kind": kind, "split": split}, "eval_images": 7, "command": "slfm bench", "rows": rows}
+        (tmp_path / f"{stem}.json").write_text(json.dumps(report))
     card = qat_markdown(tmp_path / "models", tmp_path, qat_files={"faces": "faces_640_qat.pt"})
+    # one table per test set of the joint model, each linking its report
+    assert "On aizoo `val` (7 images)" in card and "On moxa3k `test` (7 images)" in card
+    assert "(../../reports/artifacts_faces_moxa3k.md)" in card and card.count("| tflite int8 QAT | 0.8900 | -1.00") == 2
     assert "images of moxa3k `fit` + aizoo `val-sample`" in card
     assert "`holdout` of moxa3k (4 images) + `val-sample` of aizoo (4 images)" in card and "moxa3k 0." in card

@@ -2,7 +2,7 @@
 small JSON files that the Kotlin (``android_demo/postprocess``), Swift (``ios_demo/SLFMCore``) and JS
 (``web_demo/src``) ports are tested against, so a change to any of them fails in every language at once.
 
-    python -m slfm.golden --out tests/golden [--checkpoint CKPT (default: the bundled Moxa3K weights)] [--images DIR]
+    python -m slfm.golden --out tests/golden [--checkpoint CKPT (default: the bundled default detector, faces)] [--images DIR]
 
 Floats are written as the shortest decimal that round-trips to the same float32, so every port parses the
 exact float32 inputs Python used. Every expected value is computed from the stored inputs (never from data
@@ -21,7 +21,7 @@ import numpy as np
 
 from slfm.anchors import anchors, feature_sizes
 from slfm.artifact import ArtifactMeta
-from slfm.checkpoint import BUNDLED, MODELS_DIR
+from slfm.checkpoint import BUNDLED, DEFAULT_BUNDLED, MODELS_DIR
 from slfm.codec import decode
 from slfm.config import ModelConfig
 from slfm.core import (
@@ -39,7 +39,7 @@ from slfm.postprocess import DEMO, PostprocessConfig, postprocess
 
 SCHEMA = "slfm-golden/1"
 IMAGE_SIZE = 320
-DEFAULT_CHECKPOINT = MODELS_DIR / BUNDLED["moxa3k"]  # the bundled weights
+DEFAULT_CHECKPOINT = MODELS_DIR / BUNDLED[DEFAULT_BUNDLED]  # the default detector (slfm detect's)
 DEFAULT_RETINAFACE = Path("../shared/weights/retinaface_mobilenet0.25_Final.pth")
 DEFAULT_IMAGES = Path("../shared/data/moxa3k/images")
 # Real Moxa3K test photos: faces and masks together, landscape and portrait.

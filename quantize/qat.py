@@ -446,7 +446,8 @@ def qat_job(job: QATJob, log=print) -> Path:
         f"{full_image_prob:.0%} whole images, class-balanced loss {class_balance}, "
         f"{cfg.negative_prob:.0%} face-free images"
     )
-    val_arg = (next(iter(vals.values())) if vals else None) if len(sources) == 1 else (vals or None)
+    # one source validates on its list (as before); several by name, the epoch picked by their mean
+    val_arg = (vals or None) if len(sources) > 1 else next(iter(vals.values()), None)
     record = data_record(data)
     return qat(
         model,

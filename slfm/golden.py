@@ -2,7 +2,7 @@
 small JSON files that the Kotlin (``android_demo/postprocess``), Swift (``ios_demo/SLFMCore``) and JS
 (``web_demo/src``) ports are tested against, so a change to any of them fails in every language at once.
 
-    python -m slfm.golden --out tests/golden [--checkpoint CKPT (default: the bundled default detector, faces)] [--images DIR]
+    python -m slfm.golden --out tests/golden [--checkpoint CKPT (default: the bundled `faces`)] [--images DIR]
 
 Floats are written as the shortest decimal that round-trips to the same float32, so every port parses the
 exact float32 inputs Python used. Every expected value is computed from the stored inputs (never from data

@@ -28,7 +28,7 @@ def bundled_names() -> list[str]:
 
 @dataclass
 class NoFaceConfig:
-    models: list[str] = field(default_factory=lambda: list(bundled_names()))  # checkpoints, bundled names, artifacts
+    models: list[str] = field(default_factory=bundled_names)  # checkpoints, bundled names, artifacts
     threshold: float = DEMO.score_threshold
     out: Path = Path("reports/nofaces")
     size: int | None = None  # letterbox input of a checkpoint (None: its own); an artifact keeps its contract's

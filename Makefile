@@ -24,8 +24,9 @@ main: install
 	$(VENV)/bin/slfm pipeline --out runs/pipeline $(PIPELINE_ARGS)
 
 # Toolchains for the device and demo-app suites: emulated Raspberry Pi (root), kotlinc, Swift (root), the browser
-# demo's LiteRT.js (npm ci) + chromium and chromium-driver (root), adb (root), the local tflite-runtime 2.14 venv. Each script's output goes to
-# runs/toolchains/<script>.log; the console gets one line per script (and the log's end when one fails).
+# demo's LiteRT.js (npm ci) + chromium and chromium-driver (root), adb (root), the local tflite-runtime 2.14 venv.
+# Each script's output goes to runs/toolchains/<script>.log; the console gets one line per script (and the log's
+# end when one fails).
 TOOLCHAINS = device_tests/pi_root/setup.sh android_demo/setup_kotlin.sh ios_demo/setup_swift.sh web_demo/setup.sh \
 	device_tests/setup_adb.sh device_tests/setup_tflrt.sh
 toolchains:

@@ -13,7 +13,9 @@ from slfm.options import (
     OUT_DIR,
     POSITIVE,
     class_map_of,
+    class_map_option,
     dataset_options,
+    repeated_data_option,
     repeated_dataset_options,
     threads_option,
 )
@@ -25,20 +27,9 @@ EQUALIZE_OPTION = config_options(QATConfig, only=("equalize",))
 
 @click.command()
 @click.argument("checkpoint")
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    multiple=True,
-    required=True,
-    help="dataset root folder; repeat it (with --dataset, --split in the same order) for a model trained on "
-    "several sources",
-)
+@repeated_data_option("for a model trained on several sources", required=True)
 @repeated_dataset_options("fit where the layout has a committed holdout list, else train", "kind", "split")
-@click.option(
-    "--class-map",
-    default=None,
-    help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
-)
+@class_map_option
 @config_options(QATConfig)  # the fine-tuning settings: slfm.quantize.qat.QATConfig's fields
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="all", show_default=True)
 @click.option("--out", type=OUT_DIR, default=Path("runs/qat"), show_default=True)

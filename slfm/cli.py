@@ -23,8 +23,10 @@ from slfm.options import (
     POSITIVE_FLOAT,
     LazyGroup,
     class_map_of,
+    class_map_option,
     dataset_options,
     limit_option,
+    repeated_data_option,
     repeated_dataset_options,
     threads_option,
 )
@@ -94,13 +96,7 @@ def _train_config_options(f):
 
 
 @main.command()
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    multiple=True,
-    help="dataset root folder; repeat it (with --dataset, --split, --source-weight in the same order) to train on "
-    "several sources at once",
-)
+@repeated_data_option("to train on several sources at once (--source-weight, --teacher: also one per --data)")
 @repeated_dataset_options(
     "fit (train without the committed holdout list) where the layout has one, else train", "kind", "split"
 )
@@ -116,11 +112,7 @@ def _train_config_options(f):
     help="a checkpoint (path, or a bundled name: faces / aizoo / moxa3k) whose outputs the model also learns on a "
     "source's images, one per --data ('none': labels only; weight: --distill-weight)  [default: none]",
 )
-@click.option(
-    "--class-map",
-    default=None,
-    help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
-)
+@class_map_option
 @click.option(
     "--val-split",
     default=None,

@@ -199,16 +199,33 @@ class LazyGroup(click.Group):
         return cmd
 
 
+def class_map_option(f):
+    """``--class-map``: the voc layout's XML class names to face / mask (:func:`class_map_of` parses it)."""
+    return click.option(
+        "--class-map",
+        default=None,
+        help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
+    )(f)
+
+
+def repeated_data_option(what: str, required: bool = False):
+    """A repeatable ``--data`` (several sources, paired by position with :func:`repeated_dataset_options`);
+    ``what``: the end of its help, e.g. "to train on several sources at once"."""
+    return click.option(
+        "--data",
+        type=click.Path(path_type=Path),
+        multiple=True,
+        required=required,
+        help=f"dataset root folder; repeat it (with --dataset, --split in the same order) {what}",
+    )
+
+
 def dataset_options(f=None, *, data_required: bool = True, split_default: str | None = None):
     """``--data PATH --dataset KIND --split S --class-map M``, the layouts from :mod:`slfm.layouts`; with keywords
     only, a decorator (``@dataset_options(split_default=...)``)."""
     if f is None:
         return lambda g: dataset_options(g, data_required=data_required, split_default=split_default)
-    f = click.option(
-        "--class-map",
-        default=None,
-        help="for --dataset voc: XML class names to face/mask, e.g. 'nomask=face,mask=mask'",
-    )(f)
+    f = class_map_option(f)
     f = click.option(
         "--split",
         default=None,
